@@ -1,0 +1,386 @@
+"""The wire contract of protocol v1: every shape that crosses a connection.
+
+Python names are snake_case; on the wire every field is camelCase (``rename``).
+Inputs (params, messages) reject unknown fields so that a typo is a -32602
+naming the field instead of a silent drop; outputs (results, events) are
+decoded leniently by clients so that a newer daemon can add fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+Role = Literal["system", "user", "assistant", "tool"]
+ResponseStatus = Literal["running", "completed", "cancelled", "error", "interrupted"]
+DoneStatus = Literal["completed", "cancelled", "error"]
+
+
+class Input(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True, forbid_unknown_fields=True):
+    """Base of every shape a client sends."""
+
+
+class Output(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+    """Base of every shape the daemon sends."""
+
+
+# ---- messages and parts ------------------------------------------------------
+
+
+class Attachment(Input):
+    """An image, audio clip or document: exactly one of url, path or content (base64)."""
+
+    mime_type: str | None = None
+    url: str | None = None
+    path: str | None = None
+    content: str | None = None
+
+    def __post_init__(self) -> None:
+        given = sum(x is not None for x in (self.url, self.path, self.content))
+        if given != 1:
+            raise ValueError("an attachment needs exactly one of `url`, `path` or `content`")
+
+
+class Part(Input, tag_field="type"):
+    """Base of the parts of a message; ``provider_metadata`` is opaque, keyed by provider."""
+
+    provider_metadata: dict[str, Any] | None = None
+
+
+class TextPart(Part, tag="text"):
+    text: str
+
+
+class ReasoningPart(Part, tag="reasoning"):
+    text: str
+    redacted: bool = False
+    token_count: int | None = None
+
+
+class ToolCallPart(Part, tag="tool_call"):
+    name: str
+    arguments: dict[str, Any] = {}
+    tool_call_id: str | None = None
+    server_executed: bool = False
+
+
+class ToolResultPart(Part, tag="tool_result"):
+    name: str
+    output: str
+    tool_call_id: str | None = None
+    exception: str | None = None
+    server_executed: bool = False
+    attachments: list[Attachment] | None = None
+
+
+class AttachmentPart(Part, tag="attachment"):
+    attachment: Attachment
+
+
+AnyPart = Union[TextPart, ReasoningPart, ToolCallPart, ToolResultPart, AttachmentPart]
+
+
+class Message(Input):
+    role: Role
+    parts: list[AnyPart]
+    provider_metadata: dict[str, Any] | None = None
+
+
+class ToolSpec(Input):
+    """A function a client offers to the model; ``input_schema`` is a JSON schema."""
+
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+class Usage(Output):
+    input: int | None = None
+    output: int | None = None
+    details: dict[str, Any] | None = None
+
+
+class ErrorInfo(Output):
+    """A failure of a response; ``code`` is one of ``parley.ERROR_KINDS``."""
+
+    code: str
+    message: str
+    retryable: bool = False
+    retry_after: float | None = None
+
+
+# ---- response/event ----------------------------------------------------------
+# Models create events without the envelope fields; the daemon stamps
+# ``response_id``, ``seq`` and the part/message indices before sending, so on
+# the wire they are always present (schema.json marks them required).
+
+
+class Event(Output, tag_field="type"):
+    response_id: str = ""
+    seq: int = 0
+
+
+class TextEvent(Event, tag="text"):
+    chunk: str
+    part_index: int = -1
+    message_index: int = -1
+
+
+class ReasoningEvent(Event, tag="reasoning"):
+    chunk: str
+    redacted: bool = False
+    provider_metadata: dict[str, Any] | None = None
+    part_index: int = -1
+    message_index: int = -1
+
+
+class ToolCallNameEvent(Event, tag="tool_call_name"):
+    chunk: str
+    tool_call_id: str
+    part_index: int = -1
+    message_index: int = -1
+
+
+class ToolCallArgsEvent(Event, tag="tool_call_args"):
+    chunk: str
+    tool_call_id: str
+    part_index: int = -1
+    message_index: int = -1
+
+
+class ToolResultEvent(Event, tag="tool_result"):
+    tool_call_id: str
+    name: str
+    output: str
+    exception: str | None = None
+    server_executed: bool = False
+
+
+class AttachmentEvent(Event, tag="attachment"):
+    mime_type: str
+    content: str | None = None
+    url: str | None = None
+
+
+class UsageEvent(Event, tag="usage"):
+    input: int | None = None
+    output: int | None = None
+    details: dict[str, Any] | None = None
+
+
+class ErrorEvent(Event, tag="error"):
+    code: str
+    message: str
+    retryable: bool = False
+    retry_after: float | None = None
+
+
+class DoneEvent(Event, tag="done"):
+    status: DoneStatus
+
+
+AnyEvent = Union[
+    TextEvent,
+    ReasoningEvent,
+    ToolCallNameEvent,
+    ToolCallArgsEvent,
+    ToolResultEvent,
+    AttachmentEvent,
+    UsageEvent,
+    ErrorEvent,
+    DoneEvent,
+]
+EVENT_TYPES: tuple[str, ...] = tuple(t.__struct_config__.tag for t in AnyEvent.__args__)
+INDEXED_EVENTS = (TextEvent, ReasoningEvent, ToolCallNameEvent, ToolCallArgsEvent)
+
+
+class LaggedParams(Output):
+    """``response/lagged``: this connection fell behind and was unsubscribed."""
+
+    response_id: str
+    last_seq: int
+
+
+# ---- records -----------------------------------------------------------------
+
+
+class PromptRecord(Output):
+    messages: list[Message]
+    system: str | None = None
+    options: dict[str, Any] | None = None
+
+
+class ResponseRecord(Output):
+    id: str
+    conversation_id: str
+    model: str
+    status: ResponseStatus
+    prompt: PromptRecord
+    messages: list[Message]
+    created_at: str
+    usage: Usage | None = None
+    duration_ms: int | None = None
+    error: ErrorInfo | None = None
+
+
+class ConversationSummary(Output):
+    id: str
+    title: str
+    model: str
+    created_at: str
+    updated_at: str
+    response_count: int
+
+
+class Conversation(Output):
+    id: str
+    title: str
+    messages: list[Message]
+    response_ids: list[str]
+
+
+# ---- requests and their results ------------------------------------------------
+
+
+class ClientInfo(Input):
+    name: str
+    version: str | None = None
+
+
+class InitializeParams(Input):
+    protocol_version: int
+    client_info: ClientInfo
+    auth_token: str | None = None
+
+
+class ServerInfo(Output):
+    name: str
+    version: str
+
+
+class ServerCapabilities(Output):
+    max_message_size: int
+    event_types: list[str]
+    tool_execution: bool = False
+
+
+class InitializeResult(Output):
+    protocol_version: int
+    server_info: ServerInfo
+    capabilities: ServerCapabilities
+
+
+class NoParams(Input):
+    pass
+
+
+class EmptyResult(Output):
+    pass
+
+
+class ModelCapabilities(Output):
+    streaming: bool = True
+    tools: bool = False
+    reasoning: bool = False
+    attachments: list[str] = []
+    schema: bool = False
+
+
+class ModelInfo(Output):
+    id: str
+    provider: str
+    aliases: list[str]
+    default: bool
+    capabilities: ModelCapabilities
+
+
+class ModelsListResult(Output):
+    models: list[ModelInfo]
+
+
+class PromptParams(Input):
+    model: str | None = None
+    prompt: str | None = None
+    messages: list[Message] | None = None
+    system: str | None = None
+    attachments: list[Attachment] | None = None
+    tools: list[ToolSpec] | None = None
+    options: dict[str, Any] | None = None
+    conversation_id: str | None = None
+    hide_reasoning: bool = False
+    chain_limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.prompt is None and not self.messages and not self.attachments:
+            raise ValueError("one of `prompt`, `messages` or `attachments` is required")
+
+
+class ReplyParams(Input):
+    response_id: str
+    prompt: str | None = None
+    messages: list[Message] | None = None
+    attachments: list[Attachment] | None = None
+    tool_results: list[ToolResultPart] | None = None
+    options: dict[str, Any] | None = None
+    model: str | None = None
+    hide_reasoning: bool = False
+
+
+class StartedResult(Output):
+    response_id: str
+    conversation_id: str
+
+
+class ResponseIdParams(Input):
+    response_id: str
+
+
+class CancelResult(Output):
+    status: ResponseStatus
+
+
+class SubscribeParams(Input):
+    response_id: str
+    after_seq: int = 0
+
+
+class ConversationsListParams(Input):
+    limit: int = 50
+    before: str | None = None
+    query: str | None = None
+
+
+class ConversationsListResult(Output):
+    conversations: list[ConversationSummary]
+
+
+class ConversationIdParams(Input):
+    conversation_id: str
+
+
+class CancelRequestParams(Input):
+    id: int | str
+
+
+class DaemonStatus(Output):
+    pid: int
+    version: str
+    socket: str | None
+    uptime_s: float
+    connections: int
+    running_responses: int
+
+
+class ToolExecuteParams(Output):
+    response_id: str
+    tool_call_id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+class ToolExecuteResult(Input):
+    output: str
+    exception: str | None = None

@@ -53,7 +53,7 @@ def socket_path() -> Path:
 
 def token_path() -> Path:
     """The token TCP and WebSocket clients must send; written 0600 beside the socket."""
-    return runtime_dir() / "token"
+    return socket_path().with_suffix(".token")
 
 
 def read_token() -> str | None:

@@ -44,7 +44,7 @@ class Attachment(Input):
             raise ValueError("an attachment needs exactly one of `url`, `path` or `content`")
 
 
-class Part(Input, tag_field="type"):
+class Part(Input, tag_field="type", kw_only=True):
     """Base of the parts of a message; ``provider_metadata`` is opaque, keyed by provider."""
 
     provider_metadata: dict[str, Any] | None = None
@@ -94,7 +94,7 @@ class ToolSpec(Input):
 
     name: str
     description: str | None = None
-    input_schema: dict[str, Any] = {"type": "object", "properties": {}}
+    input_schema: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object", "properties": {}})
 
 
 class Usage(Output):
@@ -118,7 +118,7 @@ class ErrorInfo(Output):
 # the wire they are always present (schema.json marks them required).
 
 
-class Event(Output, tag_field="type"):
+class Event(Output, tag_field="type", kw_only=True):
     response_id: str = ""
     seq: int = 0
 

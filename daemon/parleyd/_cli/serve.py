@@ -1,0 +1,60 @@
+"""``parley serve``: run the daemon in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from parley._framing import DEFAULT_MAX_MESSAGE_SIZE
+from parley._paths import data_dir, socket_path
+
+from .._config import DaemonConfig
+from .._serve import AlreadyRunning, daemon_lock, serve
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the daemon in the foreground")
+    p.add_argument("--socket", type=Path, default=None, help="unix socket path (default: in the user's runtime dir)")
+    p.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="also listen on TCP (token required)")
+    p.add_argument("--ws", type=_host_port, metavar="HOST:PORT", help="also listen for WebSocket (token required)")
+    p.add_argument("--stdio", action="store_true", help="also serve one connection on stdin/stdout; exit when it closes")
+    p.add_argument("--idle-timeout", type=float, metavar="SECONDS", help="exit after this long with no client and nothing running")
+    p.add_argument("--max-message-size", type=int, default=DEFAULT_MAX_MESSAGE_SIZE, metavar="BYTES")
+    p.add_argument("--db", type=Path, default=None, help="the SQLite database (default: in the user's data dir)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("pygls").setLevel(logging.CRITICAL)  # it reports what we answer and log ourselves
+    config = DaemonConfig(
+        socket=args.socket or socket_path(),
+        database=args.db or data_dir() / "parley.db",
+        tcp=args.tcp,
+        ws=args.ws,
+        stdio=args.stdio,
+        idle_timeout=args.idle_timeout,
+        max_message_size=args.max_message_size,
+    )
+    try:
+        with daemon_lock(config):
+            asyncio.run(serve(config))
+    except AlreadyRunning as exc:
+        print(f"parley: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host or "127.0.0.1", int(port)

@@ -1,0 +1,258 @@
+"""One client connection: pygls's JSON-RPC protocol object over the shared daemon.
+
+pygls serves one client per server object, so each connection gets its own
+``JsonRPCServer`` whose protocol is this class. pygls does the dispatch:
+handlers, request futures, ``$/cancelRequest``, and ``send_request`` for the
+daemon's own requests. This class replaces the edges: messages are decoded
+and their params validated with msgspec before pygls sees them (a bad field
+is a -32602 naming it), everything sent is encoded with msgspec, and no error
+leaves with a traceback. Event notifications skip pygls altogether: they are
+encoded once per event and written to each subscriber as bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import msgspec
+from lsprotocol.types import ResponseError, ResponseErrorMessage
+from pygls.exceptions import JsonRpcMethodNotFound
+from pygls.protocol import JsonRPCProtocol
+from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
+from pygls.server import JsonRPCServer
+
+from parley._errors import (
+    REQUEST_ERRORS,
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    MessageTooLarge,
+    NotInitialized,
+    ParseError,
+    RequestCancelled,
+    RequestError,
+)
+from parley._framing import FrameFault
+from parley._methods import CLIENT_NOTIFICATIONS, CLIENT_REQUESTS
+from parley._types import LaggedParams
+
+from ._live import event_message
+
+if TYPE_CHECKING:
+    from ._daemon import Daemon
+    from ._transports import Transport
+
+log = logging.getLogger(__name__)
+
+_UNSET: Any = msgspec.UNSET
+_encode = msgspec.json.Encoder().encode
+_REPLAY_BATCH = 512
+
+
+class _Envelope(msgspec.Struct):
+    """Any JSON-RPC message; params and result stay raw until the method is known."""
+
+    jsonrpc: str
+    id: int | str | None | msgspec.UnsetType = _UNSET
+    method: str | msgspec.UnsetType = _UNSET
+    params: msgspec.Raw = msgspec.Raw(b"{}")
+    result: msgspec.Raw | msgspec.UnsetType = _UNSET
+    error: dict[str, Any] | msgspec.UnsetType = _UNSET
+
+
+_decode_envelope = msgspec.json.Decoder(_Envelope).decode
+_HANDLE_ANY = {"initialize"}  # requests allowed before `initialize` has succeeded
+
+
+class Connection(JsonRPCProtocol):
+    def __init__(self, server: JsonRPCServer, converter: Any, *, daemon: Daemon, transport: Transport) -> None:
+        super().__init__(server, converter)
+        self.daemon = daemon
+        self.transport = transport
+        self.initialized = False
+        self.client_name = "?"
+        self.closed = False
+        self._catch_ups: dict[str, asyncio.Task[None]] = {}
+
+    # ---- receiving -----------------------------------------------------------
+
+    def receive(self, body: bytes) -> None:
+        """Take one message body from the transport."""
+        try:
+            message = _decode_envelope(body)
+        except msgspec.ValidationError as exc:
+            return self._reply_error(None, InvalidRequest(f"not a JSON-RPC 2.0 message: {exc}"))
+        except msgspec.DecodeError as exc:
+            return self._reply_error(None, ParseError(f"the message is not valid JSON: {exc}"))
+        if message.jsonrpc != "2.0":
+            return self._reply_error(message.id or None, InvalidRequest('`jsonrpc` must be "2.0"'))
+        if message.method is _UNSET:
+            return self._receive_answer(message)
+        msg_id = message.id
+        if msg_id is _UNSET or msg_id is None:
+            return self._receive_notification(message.method, message.params)
+        if not self.initialized and message.method not in _HANDLE_ANY:
+            return self._reply_error(msg_id, NotInitialized("the first request on a connection must be `initialize`"))
+        spec = CLIENT_REQUESTS.get(message.method)
+        params = None
+        if spec is not None:
+            try:
+                params = msgspec.json.decode(message.params, type=spec.params)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                return self._reply_error(msg_id, InvalidParams(f"invalid params for {message.method}: {_named(exc)}"))
+        self.handle_message(JsonRPCRequestMessage(id=msg_id, method=message.method, jsonrpc="2.0", params=params))
+
+    def receive_fault(self, fault: FrameFault) -> None:
+        """Bytes the transport could not take as a message."""
+        error = MessageTooLarge(fault.detail) if fault.kind == "too_large" else ParseError(fault.detail)
+        self._reply_error(None, error)
+
+    def _receive_notification(self, method: str, raw: msgspec.Raw) -> None:
+        spec = CLIENT_NOTIFICATIONS.get(method)
+        if spec is None or not self.initialized:
+            return  # JSON-RPC: notifications get no answer, not even an error
+        try:
+            params = msgspec.json.decode(raw, type=spec.params)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            log.warning("ignoring %s with invalid params", method)
+            return
+        self.handle_message(JsonRPCNotification(method=method, jsonrpc="2.0", params=params))
+
+    def _receive_answer(self, message: _Envelope) -> None:
+        """An answer to one of the daemon's own requests (``tool/execute``)."""
+        if message.id is _UNSET or message.id is None:
+            return self._reply_error(None, InvalidRequest("a message needs a `method`, or an `id` with a `result` or `error`"))
+        if message.error is not _UNSET:
+            err = message.error
+            error = ResponseError(code=int(err.get("code", -32603)), message=str(err.get("message", "")), data=err.get("data"))
+            self.handle_message(ResponseErrorMessage(id=message.id, error=error))
+        else:
+            result = msgspec.json.decode(message.result) if message.result is not _UNSET else None
+            self.handle_message(JsonRPCResponseMessage(id=message.id, jsonrpc="2.0", result=result))
+
+    # ---- dispatch (pygls hooks) -----------------------------------------------
+
+    def _get_handler(self, feature_name: str) -> Callable[..., Any]:
+        from ._handlers import HANDLERS
+
+        handler = HANDLERS.get(feature_name)
+        if handler is None:
+            raise JsonRpcMethodNotFound.of(feature_name)
+        return functools.partial(handler, self)
+
+    def _send_handler_result(self, future: Any, *, msg_id: Any) -> None:
+        self._request_futures.pop(msg_id, None)
+        if future.cancelled():
+            return self._reply_error(msg_id, RequestCancelled("the request was cancelled"))
+        exc = future.exception()
+        if exc is None:
+            return self._send_data({"jsonrpc": "2.0", "id": msg_id, "result": future.result()})
+        if not isinstance(exc, RequestError):
+            log.error("request %r failed", msg_id, exc_info=exc)
+            exc = InternalError("the daemon failed to handle this request; see its log")
+        self._reply_error(msg_id, exc)
+
+    def _reply_error(self, msg_id: Any, error: RequestError) -> None:
+        self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": error.to_wire()})
+
+    def _send_data(self, data: Any) -> None:
+        """Every message pygls or this class sends, encoded with msgspec."""
+        if self.closed:
+            return
+        if attrs.has(type(data)):
+            data = _from_pygls(data)
+        self.transport.send(_encode(data))
+
+    # ---- events ---------------------------------------------------------------
+
+    def send_event(self, response_id: str, seq: int, message: bytes) -> bool:
+        """Send one event; False when this connection lags and is unsubscribed."""
+        if self.transport.backlog() > self.daemon.config.max_backlog:
+            self.notify_lagged(response_id, seq - 1)
+            return False
+        self.transport.send(message)
+        return True
+
+    def notify_lagged(self, response_id: str, last_seq: int) -> None:
+        log.info("connection %s lags on %s at seq %d", self.client_name, response_id, last_seq)
+        self._send_data({"jsonrpc": "2.0", "method": "response/lagged", "params": LaggedParams(response_id=response_id, last_seq=last_seq)})
+
+    def catch_up(self, response_id: str, read: Callable[[int], Sequence[bytes]], after_seq: int, then: Callable[[], None]) -> None:
+        """Send the events after ``after_seq`` at the client's pace, then call ``then``.
+
+        ``read(cursor)`` returns the next events after seq ``cursor``; when it
+        returns none, ``then`` runs in the same step, so no event can slip
+        between the replay and what follows it.
+        """
+        self.stop_catch_up(response_id)
+        self._catch_ups[response_id] = asyncio.get_running_loop().create_task(self._catch_up(response_id, read, after_seq, then))
+
+    async def _catch_up(self, response_id: str, read: Callable[[int], Sequence[bytes]], cursor: int, then: Callable[[], None]) -> None:
+        try:
+            while batch := read(cursor):
+                for params in batch:
+                    self.transport.send(event_message(params))
+                cursor += len(batch)
+                await self.transport.drained()
+                if self.closed:
+                    return
+            then()
+        finally:
+            if self._catch_ups.get(response_id) is asyncio.current_task():
+                del self._catch_ups[response_id]
+
+    def stop_catch_up(self, response_id: str) -> None:
+        task = self._catch_ups.pop(response_id, None)
+        if task is not None:
+            task.cancel()
+
+    def connection_closed(self) -> None:
+        self.closed = True
+        for task in self._catch_ups.values():
+            task.cancel()
+        self._catch_ups.clear()
+        for future in self._request_futures.values():
+            future.cancel()
+
+
+def _named(exc: Exception) -> str:
+    """msgspec's message, with its `$` path rooted at `params`."""
+    return str(exc).replace("`$", "`params", 1)
+
+
+def _from_pygls(message: Any) -> dict[str, Any]:
+    """pygls's attrs message objects as plain dicts; internal errors lose their details."""
+    out: dict[str, Any] = {"jsonrpc": "2.0"}
+    if isinstance(message, ResponseErrorMessage):
+        error = message.error
+        if error.code == InternalError.code:  # pygls puts a traceback in `data`
+            return {**out, "id": message.id, "error": InternalError("the daemon failed to handle this request").to_wire()}
+        return {**out, "id": message.id, "error": {"code": error.code, "message": error.message, "data": {"kind": _kind(error.code)}}}
+    for field in ("id", "method", "params", "result"):
+        if hasattr(message, field):
+            out[field] = getattr(message, field)
+    return out
+
+
+def _kind(code: int) -> str:
+    cls = REQUEST_ERRORS.get(code)
+    return cls.kind if cls else "error"
+
+
+def create_connection(daemon: Daemon, transport: Transport) -> Connection:
+    """A connection with its own pygls server object, over the shared daemon."""
+    factory = functools.partial(Connection, daemon=daemon, transport=transport)
+    server = JsonRPCServer(protocol_cls=factory, converter_factory=_converter)  # type: ignore[arg-type]
+    return server.protocol  # type: ignore[return-value]
+
+
+@functools.cache
+def _converter() -> Any:
+    from pygls.protocol import default_converter
+
+    return default_converter()

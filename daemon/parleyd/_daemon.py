@@ -1,0 +1,247 @@
+"""The daemon: state shared by every connection — store, models, live responses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgspec
+
+from parley import __version__
+from parley._builders import text_of
+from parley._errors import AuthFailed, InvalidParams, UnknownConversation, UnknownResponse
+from parley._types import AnyEvent, Conversation, Message, ResponseRecord, ToolSpec
+
+from ._assembly import Assembler
+from ._clock import new_id, now
+from ._config import DaemonConfig
+from ._connection import Connection, create_connection
+from ._live import INTERRUPTED, LiveResponse
+from ._models import Model, ModelRegistry, ModelRequest
+from ._models.echo import EchoModel
+from ._store import Store
+from ._transports import Transport
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    def __init__(self, config: DaemonConfig, store: Store, models: ModelRegistry) -> None:
+        self.config = config
+        self.store = store
+        self.models = models
+        self.version = __version__
+        self.token = secrets.token_urlsafe(32)
+        self.connections: set[Connection] = set()
+        self.live: dict[str, LiveResponse] = {}
+        self.started = time.monotonic()
+        self.last_activity = time.monotonic()
+
+    # ---- connections ----------------------------------------------------------
+
+    def open_connection(self, transport: Transport) -> Connection:
+        connection = create_connection(self, transport)
+        self.connections.add(connection)
+        self.last_activity = time.monotonic()
+        return connection
+
+    def close_connection(self, connection: Connection) -> None:
+        """A client went away: its subscriptions end; its responses run on for others."""
+        connection.connection_closed()
+        self.connections.discard(connection)
+        for live in self.live.values():
+            live.subscribers.discard(connection)
+        self.last_activity = time.monotonic()
+
+    def check_token(self, connection: Connection, token: str | None) -> None:
+        if connection.transport.requires_token and not (token and secrets.compare_digest(token, self.token)):
+            asyncio.get_running_loop().call_soon(connection.transport.close)
+            raise AuthFailed("this transport needs the daemon's token (`authToken`), read from the token file beside its socket")
+
+    # ---- responses ------------------------------------------------------------
+
+    def start_response(
+        self,
+        subscriber: Connection,
+        *,
+        model: Model,
+        new_messages: list[Message],
+        history_tip: str | None,
+        conversation_id: str | None,
+        system: str | None,
+        options: dict | None,
+        tools: list[ToolSpec],
+        hide_reasoning: bool,
+    ) -> LiveResponse:
+        """Store the input, start the model, subscribe the caller; answers at once."""
+        parsed_options = self.models.options(model, options)
+        messages = self.store.get_chain(history_tip) + new_messages
+        input_tip = self.store.put_chain(new_messages, parent=history_tip)
+        created_at = now()
+        if conversation_id is None:
+            conversation_id = new_id("conv")
+            self.store.create_conversation(conversation_id, title=_title(messages), model=model.id, created_at=created_at)
+        live = LiveResponse(
+            response_id=new_id("resp"),
+            conversation_id=conversation_id,
+            model=model,
+            request=ModelRequest(messages=messages, system=system, options=parsed_options, tools=tools),
+            options=options,
+            hide_reasoning=hide_reasoning,
+            created_at=created_at,
+            store=self.store,
+        )
+        self.store.start_response(
+            response_id=live.id,
+            conversation_id=conversation_id,
+            model=model.id,
+            input_tip=input_tip,
+            system=system,
+            options=options,
+            created_at=created_at,
+        )
+        self.live[live.id] = live
+        live.subscribers.add(subscriber)
+        live.start()
+        assert live.task is not None
+        live.task.add_done_callback(lambda _: self._finished(live))
+        return live
+
+    def _finished(self, live: LiveResponse) -> None:
+        self.live.pop(live.id, None)
+        self.last_activity = time.monotonic()
+
+    def record(self, response_id: str) -> ResponseRecord:
+        live = self.live.get(response_id)
+        if live is not None:
+            return live.record()
+        record = self.store.get_response(response_id)
+        if record is None:
+            raise UnknownResponse(f"unknown response {response_id!r}", data={"responseId": response_id})
+        return record
+
+    def reply_source(self, response_id: str) -> ResponseRecord:
+        """The finished response a reply continues from."""
+        if response_id in self.live:
+            raise InvalidParams(f"params.responseId: response {response_id!r} is still running; wait for `done` or cancel it")
+        return self.record(response_id)
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        conversation = self.store.get_conversation(conversation_id)
+        if conversation is None:
+            raise _unknown_conversation(conversation_id)
+        return conversation
+
+    def conversation_history(self, conversation_id: str) -> str | None:
+        """The tip a new prompt in this conversation continues from."""
+        if not self.store.conversation_exists(conversation_id):
+            raise _unknown_conversation(conversation_id)
+        return self.store.conversation_tip(conversation_id)
+
+    def subscribe(self, connection: Connection, response_id: str, after_seq: int) -> None:
+        """Replay the events after ``after_seq``, then go live: no gap, no duplicate."""
+        connection.stop_catch_up(response_id)
+        live = self.live.get(response_id)
+        if live is not None:
+            live.subscribers.discard(connection)
+            events = live.log
+            connection.catch_up(
+                response_id,
+                lambda cursor: events[cursor : cursor + 512],
+                after_seq,
+                lambda: live.subscribers.add(connection) if live.status == "running" else None,
+            )
+            return
+        if self.store.get_response(response_id) is None:
+            raise UnknownResponse(f"unknown response {response_id!r}", data={"responseId": response_id})
+        stored = self.store.read_events(response_id, after_seq)
+        connection.catch_up(
+            response_id, lambda cursor: stored[cursor - after_seq : cursor - after_seq + 512], after_seq, lambda: None
+        )
+
+    def unsubscribe(self, connection: Connection, response_id: str) -> None:
+        connection.stop_catch_up(response_id)
+        live = self.live.get(response_id)
+        if live is not None:
+            live.subscribers.discard(connection)
+
+    async def delete_conversation(self, conversation_id: str) -> None:
+        running = [live for live in self.live.values() if live.conversation_id == conversation_id]
+        for live in running:
+            await live.cancel()
+        if not self.store.delete_conversation(conversation_id):
+            raise _unknown_conversation(conversation_id)
+
+    # ---- life cycle -------------------------------------------------------------
+
+    def recover_interrupted(self) -> None:
+        """Responses still `running` in the store were cut off by a crash: close them."""
+        for response_id in self.store.running_response_ids():
+            assembler = Assembler()
+            events = list(_decode_events(self.store.read_events(response_id)))
+            for event in events:
+                assembler.add(event)
+            log.warning("response %s was interrupted (%d events kept)", response_id, len(events))
+            self.store.finish_response(
+                response_id,
+                status="interrupted",
+                output=assembler.messages(),
+                usage=assembler.usage,
+                error=INTERRUPTED,
+                duration_ms=None,
+            )
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started
+
+    def idle_for(self) -> float:
+        if self.connections or self.live:
+            return 0.0
+        return time.monotonic() - self.last_activity
+
+    async def shutdown(self) -> None:
+        for live in list(self.live.values()):
+            await live.interrupt()
+        for connection in list(self.connections):
+            connection.transport.close()
+        self.store.close()
+
+
+def _unknown_conversation(conversation_id: str) -> UnknownConversation:
+    return UnknownConversation(f"unknown conversation {conversation_id!r}", data={"conversationId": conversation_id})
+
+
+def _title(messages: list[Message]) -> str:
+    text = next((text_of(m) for m in messages if m.role == "user" and text_of(m).strip()), "")
+    line = " ".join(text.split())
+    return line if len(line) <= 80 else line[:79] + "…"
+
+
+_decode_event = msgspec.json.Decoder(AnyEvent).decode
+
+
+def _decode_events(stored: Iterable[bytes]) -> Iterable[AnyEvent]:
+    return map(_decode_event, stored)
+
+
+def create_daemon(config: DaemonConfig) -> Daemon:
+    """Open the store, recover what a crash cut off, and build the model registry."""
+    config.database.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(config.database)
+    models = ModelRegistry([EchoModel("echo")], default=config.default_model)
+    daemon = Daemon(config, store, models)
+    daemon.recover_interrupted()
+    _write_private(config.token_file, daemon.token)
+    return daemon
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    os.chmod(path, 0o600)

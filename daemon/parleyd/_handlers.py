@@ -1,0 +1,176 @@
+"""The JSON-RPC methods: thin, typed, each delegating to the daemon.
+
+Params arrive already validated against the method table (parley._methods);
+a handler returns the result struct or raises a parley RequestError.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from parley._builders import tool_message, user
+from parley._errors import InvalidRequest
+from parley._types import (
+    EVENT_TYPES,
+    PROTOCOL_VERSION,
+    CancelResult,
+    Conversation,
+    ConversationIdParams,
+    ConversationsListParams,
+    ConversationsListResult,
+    DaemonStatus,
+    EmptyResult,
+    InitializeParams,
+    InitializeResult,
+    Message,
+    ModelsListResult,
+    NoParams,
+    PromptParams,
+    ReplyParams,
+    ResponseIdParams,
+    ResponseRecord,
+    ServerCapabilities,
+    ServerInfo,
+    StartedResult,
+    SubscribeParams,
+)
+
+from ._connection import Connection
+
+
+def initialize(conn: Connection, params: InitializeParams) -> InitializeResult:
+    if conn.initialized:
+        raise InvalidRequest("`initialize` was already called on this connection")
+    if params.protocol_version != PROTOCOL_VERSION:
+        raise InvalidRequest(f"this daemon speaks protocol version {PROTOCOL_VERSION}, not {params.protocol_version}")
+    conn.daemon.check_token(conn, params.auth_token)
+    conn.initialized = True
+    conn.client_name = params.client_info.name
+    return InitializeResult(
+        protocol_version=PROTOCOL_VERSION,
+        server_info=ServerInfo(name="parleyd", version=conn.daemon.version),
+        capabilities=ServerCapabilities(max_message_size=conn.daemon.config.max_message_size, event_types=list(EVENT_TYPES)),
+    )
+
+
+def models_list(conn: Connection, params: NoParams) -> ModelsListResult:
+    return ModelsListResult(models=conn.daemon.models.infos())
+
+
+def prompt(conn: Connection, params: PromptParams) -> StartedResult:
+    daemon = conn.daemon
+    model = daemon.models.get(params.model)
+    history_tip = None
+    if params.conversation_id is not None:
+        history_tip = daemon.conversation_history(params.conversation_id)
+    messages = list(params.messages or [])
+    if params.prompt is not None or params.attachments:
+        messages.append(user(*_content(params.prompt, params.attachments)))
+    live = daemon.start_response(
+        conn,
+        model=model,
+        new_messages=messages,
+        history_tip=history_tip,
+        conversation_id=params.conversation_id,
+        system=params.system,
+        options=params.options,
+        tools=params.tools or [],
+        hide_reasoning=params.hide_reasoning,
+    )
+    return StartedResult(response_id=live.id, conversation_id=live.conversation_id)
+
+
+def reply(conn: Connection, params: ReplyParams) -> StartedResult:
+    daemon = conn.daemon
+    parent = daemon.reply_source(params.response_id)
+    model = daemon.models.get(params.model or parent.model)
+    messages: list[Message] = []
+    if params.tool_results:
+        messages.append(tool_message(*params.tool_results))
+    messages.extend(params.messages or [])
+    if params.prompt is not None or params.attachments:
+        messages.append(user(*_content(params.prompt, params.attachments)))
+    if not messages:
+        raise InvalidRequest("a reply needs `prompt`, `messages`, `attachments` or `toolResults`")
+    chain = parent.prompt.messages + parent.messages
+    live = daemon.start_response(
+        conn,
+        model=model,
+        new_messages=chain + messages,  # the graph stores only what is new
+        history_tip=None,
+        conversation_id=parent.conversation_id,
+        system=parent.prompt.system,
+        options=params.options if params.options is not None else parent.prompt.options,
+        tools=[],
+        hide_reasoning=params.hide_reasoning,
+    )
+    return StartedResult(response_id=live.id, conversation_id=live.conversation_id)
+
+
+async def response_cancel(conn: Connection, params: ResponseIdParams) -> CancelResult:
+    live = conn.daemon.live.get(params.response_id)
+    if live is not None:
+        return CancelResult(status=await live.cancel())  # type: ignore[arg-type]
+    return CancelResult(status=conn.daemon.record(params.response_id).status)
+
+
+def response_get(conn: Connection, params: ResponseIdParams) -> ResponseRecord:
+    return conn.daemon.record(params.response_id)
+
+
+def response_subscribe(conn: Connection, params: SubscribeParams) -> EmptyResult:
+    conn.daemon.subscribe(conn, params.response_id, params.after_seq)
+    return EmptyResult()
+
+
+def response_unsubscribe(conn: Connection, params: ResponseIdParams) -> EmptyResult:
+    conn.daemon.unsubscribe(conn, params.response_id)
+    return EmptyResult()
+
+
+def conversations_list(conn: Connection, params: ConversationsListParams) -> ConversationsListResult:
+    found = conn.daemon.store.list_conversations(limit=params.limit, before=params.before, query=params.query)
+    return ConversationsListResult(conversations=found)
+
+
+def conversations_get(conn: Connection, params: ConversationIdParams) -> Conversation:
+    return conn.daemon.conversation(params.conversation_id)
+
+
+async def conversations_delete(conn: Connection, params: ConversationIdParams) -> EmptyResult:
+    await conn.daemon.delete_conversation(params.conversation_id)
+    return EmptyResult()
+
+
+def daemon_status(conn: Connection, params: NoParams) -> DaemonStatus:
+    daemon = conn.daemon
+    return DaemonStatus(
+        pid=os.getpid(),
+        version=daemon.version,
+        socket=str(daemon.config.socket),
+        uptime_s=round(daemon.uptime(), 3),
+        connections=len(daemon.connections),
+        running_responses=len(daemon.live),
+    )
+
+
+def _content(prompt: str | None, attachments: list | None) -> list[Any]:
+    return ([prompt] if prompt is not None else []) + list(attachments or [])
+
+
+HANDLERS: dict[str, Callable[..., Any]] = {
+    "initialize": initialize,
+    "models/list": models_list,
+    "prompt": prompt,
+    "reply": reply,
+    "response/cancel": response_cancel,
+    "response/get": response_get,
+    "response/subscribe": response_subscribe,
+    "response/unsubscribe": response_unsubscribe,
+    "conversations/list": conversations_list,
+    "conversations/get": conversations_get,
+    "conversations/delete": conversations_delete,
+    "daemon/status": daemon_status,
+}

@@ -1,0 +1,181 @@
+"""A response while it runs: the one place its events are numbered, logged, stored and sent.
+
+Everything here runs on the event loop and ``emit`` never awaits, so numbering,
+logging and fan-out of one event happen atomically: a subscriber added between
+two events sees every later one exactly once. The model's stream runs in a task;
+cancelling that task is how a response is cancelled, and whatever arrived
+before is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Literal
+
+import msgspec
+
+from parley._types import (
+    AnyEvent,
+    DoneEvent,
+    ErrorEvent,
+    ErrorInfo,
+    Message,
+    PromptRecord,
+    ReasoningEvent,
+    ResponseRecord,
+)
+
+from ._assembly import Assembler
+from ._models import Model, ModelFailure, ModelRequest
+
+if TYPE_CHECKING:
+    from ._connection import Connection
+    from ._store import Store
+
+log = logging.getLogger(__name__)
+
+_encode = msgspec.json.Encoder().encode
+_EVENT_MESSAGE = b'{"jsonrpc":"2.0","method":"response/event","params":%b}'
+FLUSH_INTERVAL = 0.05  # seconds between batched writes of the event log to the store
+_YIELD_EVERY = 256  # events a model may emit before the loop gets a turn
+
+INTERRUPTED = ErrorInfo(code="interrupted", message="the daemon stopped while the response was running")
+
+
+def event_message(params: bytes) -> bytes:
+    """The JSON-RPC notification carrying one encoded event."""
+    return _EVENT_MESSAGE % params
+
+
+class LiveResponse:
+    def __init__(
+        self,
+        *,
+        response_id: str,
+        conversation_id: str,
+        model: Model,
+        request: ModelRequest,
+        options: dict | None,
+        hide_reasoning: bool,
+        created_at: str,
+        store: Store,
+    ) -> None:
+        self.id = response_id
+        self.conversation_id = conversation_id
+        self.model = model
+        self.request = request
+        self.options = options
+        self.hide_reasoning = hide_reasoning
+        self.created_at = created_at
+        self.status: Literal["running", "completed", "cancelled", "error", "interrupted"] = "running"
+        self.log: list[bytes] = []  # encoded params of event seq n at log[n - 1]
+        self.subscribers: set[Connection] = set()
+        self.assembler = Assembler()
+        self._store = store
+        self._stored = 0
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._interrupting = False
+        self._started = time.monotonic()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"response {self.id}")
+
+    async def cancel(self) -> str:
+        """Stop the model, keep the partial output; the final status once stored."""
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            await asyncio.shield(self.task)
+        return self.status
+
+    async def interrupt(self) -> None:
+        """The daemon is stopping: end the response as ``interrupted``."""
+        self._interrupting = True
+        await self.cancel()
+
+    async def _run(self) -> None:
+        status = "completed"
+        try:
+            async with contextlib.aclosing(self.model.stream(self.request)) as events:
+                count = 0
+                async for event in events:
+                    if self.hide_reasoning and isinstance(event, ReasoningEvent):
+                        self.assembler.add(event)  # kept in the stored output, not streamed
+                        continue
+                    self.emit(event)
+                    if isinstance(event, ErrorEvent):
+                        status = "error"
+                        break
+                    count += 1
+                    if count % _YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            status = "cancelled"
+        except ModelFailure as failure:
+            self.emit(ErrorEvent(code=failure.kind, message=failure.message, retryable=failure.retryable, retry_after=failure.retry_after))
+            status = "error"
+        except Exception:
+            log.exception("model %s failed in response %s", self.model.id, self.id)
+            self.emit(ErrorEvent(code="internal", message="the daemon failed while running this response; see its log"))
+            status = "error"
+        if self._interrupting:
+            self.emit(ErrorEvent(code=INTERRUPTED.code, message=INTERRUPTED.message))
+            self._finish("error", "interrupted")
+        else:
+            self._finish(status, status)
+
+    def emit(self, event: AnyEvent) -> None:
+        seq = len(self.log) + 1
+        event.response_id = self.id
+        event.seq = seq
+        self.assembler.add(event)
+        params = _encode(event)
+        self.log.append(params)
+        if self.subscribers:
+            message = event_message(params)
+            lagging = [conn for conn in self.subscribers if not conn.send_event(self.id, seq, message)]
+            self.subscribers.difference_update(lagging)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self.flush)
+
+    def flush(self) -> None:
+        """Append the events not yet stored, as one batch."""
+        self._flush_handle = None
+        if self._stored < len(self.log):
+            self._store.append_events(self.id, self._stored + 1, self.log[self._stored :])
+            self._stored = len(self.log)
+
+    def _finish(self, done: str, status: str) -> None:
+        self.emit(DoneEvent(status=done))  # type: ignore[arg-type]
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self.flush()
+        self.status = status  # type: ignore[assignment]
+        self._store.finish_response(
+            self.id,
+            status=status,
+            output=self.assembler.messages(),
+            usage=self.assembler.usage,
+            error=INTERRUPTED if status == "interrupted" else self.assembler.error,
+            duration_ms=round((time.monotonic() - self._started) * 1000),
+        )
+
+    def record(self) -> ResponseRecord:
+        """What has arrived so far."""
+        return ResponseRecord(
+            id=self.id,
+            conversation_id=self.conversation_id,
+            model=self.model.id,
+            status=self.status,
+            prompt=PromptRecord(messages=self.request.messages, system=self.request.system, options=self.options),
+            messages=self.output(),
+            created_at=self.created_at,
+            usage=self.assembler.usage,
+            error=self.assembler.error,
+        )
+
+    def output(self) -> list[Message]:
+        return self.assembler.messages()

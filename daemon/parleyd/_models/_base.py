@@ -1,0 +1,59 @@
+"""What a model is to the daemon: something that turns a request into a stream of events."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import msgspec
+
+from parley._types import AnyEvent, Message, ModelCapabilities, ModelInfo, ToolSpec
+
+
+class NoOptions(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """The options of a model that takes none: any option is an error naming it."""
+
+
+@dataclass
+class ModelRequest:
+    """Everything a model needs for one round: the whole input chain, ready to send."""
+
+    messages: list[Message]
+    system: str | None = None
+    options: Any = None  # an instance of the model's ``Options`` struct
+    tools: list[ToolSpec] = field(default_factory=list)
+
+
+class ModelFailure(Exception):
+    """A model's own failure, sent to clients as an ``error`` event of ``kind``."""
+
+    def __init__(self, kind: str, message: str, *, retryable: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class Model(abc.ABC):
+    """A model the daemon can run. Subclasses yield events without seq or indices:
+    the daemon stamps those. Yielding an ``ErrorEvent`` ends the response with status error."""
+
+    Options: ClassVar[type[msgspec.Struct]] = NoOptions
+    provider: ClassVar[str]
+    capabilities: ClassVar[ModelCapabilities]
+
+    def __init__(self, model_id: str, aliases: list[str] | None = None) -> None:
+        self.id = model_id
+        self.aliases = aliases or []
+
+    @abc.abstractmethod
+    def stream(self, request: ModelRequest) -> AsyncIterator[AnyEvent]:
+        """The events of one round; cancellation arrives as CancelledError at an await."""
+
+    def info(self, *, default: bool) -> ModelInfo:
+        return ModelInfo(
+            id=self.id, provider=self.provider, aliases=self.aliases, default=default, capabilities=self.capabilities
+        )

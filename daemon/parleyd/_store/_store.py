@@ -1,0 +1,266 @@
+"""The store the daemon keeps its conversations and responses in."""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import sqlite3
+from collections.abc import Iterator
+from typing import Any, TypeVar
+
+import msgspec
+from parley._types import (
+    Conversation,
+    ConversationSummary,
+    ErrorInfo,
+    Message,
+    PromptRecord,
+    ResponseRecord,
+    Usage,
+)
+
+from .._clock import now
+from . import _events, _graph, _search
+from ._schema import connect
+
+__all__ = ["Store"]
+
+_T = TypeVar("_T")
+
+# A conversation's nodes that no other conversation reaches. Every node a
+# response reaches is in its conversation's conversation_messages rows.
+_ORPHANS = """
+DELETE FROM messages WHERE hash IN (
+    SELECT mine.hash FROM conversation_messages AS mine
+    WHERE mine.conversation_id = :id AND NOT EXISTS (
+        SELECT 1 FROM conversation_messages AS other
+        WHERE other.hash = mine.hash AND other.conversation_id != :id
+    )
+)
+"""
+
+
+class Store:
+    """Conversations, responses and the events of responses, in one SQLite file.
+
+    Every method runs in its own transaction. Messages are nodes of a graph
+    (see ``_graph``), referred to by the hash of the last message of a chain:
+    its tip.
+    """
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self._conn = connect(path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front: a writer in another process
+        # is waited for with the busy timeout, where a deferred transaction
+        # that read first would fail at once when it tried to write.
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # ---- message graph ---------------------------------------------------------
+
+    def put_chain(self, messages: list[Message], parent: str | None = None) -> str | None:
+        """Store ``messages`` after ``parent`` and return the tip; nodes already stored are reused."""
+        with self._write() as conn:
+            return _graph.put_chain(conn, messages, parent)
+
+    def get_chain(self, tip: str | None) -> list[Message]:
+        """The messages from the root up to ``tip``."""
+        return _graph.read_chain(self._conn, tip)
+
+    # ---- conversations -----------------------------------------------------------
+
+    def create_conversation(self, conversation_id: str, *, title: str, model: str, created_at: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO conversations (id, title, model, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, title, model, created_at, created_at),
+            )
+
+    def conversation_exists(self, conversation_id: str) -> bool:
+        row = self._conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
+        return row.fetchone() is not None
+
+    def conversation_tip(self, conversation_id: str) -> str | None:
+        """The history a new prompt continues: the output of the latest response, else its input."""
+        row = self._conn.execute(
+            "SELECT coalesce(output_tip, input_tip) FROM responses WHERE conversation_id = ? "
+            "ORDER BY rowid DESC LIMIT 1",
+            (conversation_id,),
+        ).fetchone()
+        return row[0] if row else None
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        row = self._conn.execute("SELECT title FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        if row is None:
+            return None
+        response_ids = self._conn.execute(
+            "SELECT id FROM responses WHERE conversation_id = ? ORDER BY rowid", (conversation_id,)
+        )
+        return Conversation(
+            id=conversation_id,
+            title=row[0],
+            messages=self.get_chain(self.conversation_tip(conversation_id)),
+            response_ids=[response_id for (response_id,) in response_ids],
+        )
+
+    def list_conversations(
+        self, *, limit: int = 50, before: str | None = None, query: str | None = None
+    ) -> list[ConversationSummary]:
+        """The most recently updated conversations first.
+
+        ``before`` keeps those updated before that timestamp (the cursor for
+        the next page); ``query`` keeps those whose text holds every term
+        (see ``_search.match_expression``); a blank query keeps all.
+        """
+        conditions: list[str] = []
+        params: list[Any] = []
+        if before is not None:
+            conditions.append("updated_at < ?")
+            params.append(before)
+        if query and not query.isspace():
+            match = _search.match_expression(query)
+            if match is None:
+                return []
+            conditions.append(f"id IN ({_search.MATCHING_CONVERSATIONS})")
+            params.append(match)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        rows = self._conn.execute(
+            "SELECT id, title, model, created_at, updated_at, response_count FROM conversations "
+            f"{where} ORDER BY updated_at DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [
+            ConversationSummary(
+                id=id, title=title, model=model, created_at=created_at, updated_at=updated_at, response_count=count
+            )
+            for id, title, model, created_at, updated_at, count in rows
+        ]
+
+    def delete_conversation(self, conversation_id: str) -> bool:
+        """Delete the conversation, its responses and events, and the messages only it reached."""
+        with self._write() as conn:
+            if not self.conversation_exists(conversation_id):
+                return False
+            # In this order: unindexing reads the nodes' text, and both steps
+            # read the conversation_messages rows that deleting the conversation
+            # removes (with its responses and their events) by cascade.
+            _search.unindex_conversation(conn, conversation_id)
+            conn.execute(_ORPHANS, {"id": conversation_id})
+            conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            return True
+
+    # ---- responses -------------------------------------------------------------------
+
+    def start_response(
+        self,
+        *,
+        response_id: str,
+        conversation_id: str,
+        model: str,
+        input_tip: str | None,
+        system: str | None,
+        options: dict[str, Any] | None,
+        created_at: str,
+    ) -> None:
+        """Record a running response to the chain ending at ``input_tip``, in its conversation."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO responses (id, conversation_id, model, status, input_tip, system, options, created_at) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+                (response_id, conversation_id, model, input_tip, system, _dump(options), created_at),
+            )
+            conn.execute(
+                "UPDATE conversations SET model = ?, updated_at = max(updated_at, ?), "
+                "response_count = response_count + 1 WHERE id = ?",
+                (model, created_at, conversation_id),
+            )
+            _search.index_chain(conn, conversation_id, input_tip)
+
+    def append_events(self, response_id: str, first_seq: int, events: list[bytes]) -> None:
+        """Store one batch of encoded events, numbered ``first_seq`` onwards, as one row."""
+        if events:
+            with self._write() as conn:
+                _events.append(conn, response_id, first_seq, events)
+
+    def read_events(self, response_id: str, after_seq: int = 0) -> list[bytes]:
+        """Every stored event of the response numbered after ``after_seq``, in order."""
+        return _events.read(self._conn, response_id, after_seq)
+
+    def last_seq(self, response_id: str) -> int:
+        return _events.last_seq(self._conn, response_id)
+
+    def finish_response(
+        self,
+        response_id: str,
+        *,
+        status: str,
+        output: list[Message],
+        usage: Usage | None,
+        error: ErrorInfo | None,
+        duration_ms: int | None,
+    ) -> None:
+        """Record how the response ended and the messages it produced; KeyError if it is unknown."""
+        finished_at = now()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT conversation_id, input_tip FROM responses WHERE id = ?", (response_id,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(response_id)
+            conversation_id, input_tip = row
+            output_tip = _graph.put_chain(conn, output, input_tip)
+            conn.execute(
+                "UPDATE responses SET status = ?, output_tip = ?, usage = ?, error = ?, duration_ms = ? WHERE id = ?",
+                (status, output_tip, _dump(usage), _dump(error), duration_ms, response_id),
+            )
+            conn.execute(
+                "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?", (finished_at, conversation_id)
+            )
+            _search.index_chain(conn, conversation_id, output_tip)
+            _events.compact(conn, response_id)
+
+    def get_response(self, response_id: str) -> ResponseRecord | None:
+        """The response; ``messages`` is empty while it runs (the daemon holds the live output)."""
+        query = self._conn.cursor()
+        query.row_factory = sqlite3.Row
+        row = query.execute("SELECT * FROM responses WHERE id = ?", (response_id,)).fetchone()
+        if row is None:
+            return None
+        return ResponseRecord(
+            id=response_id,
+            conversation_id=row["conversation_id"],
+            model=row["model"],
+            status=row["status"],
+            prompt=PromptRecord(
+                messages=self.get_chain(row["input_tip"]), system=row["system"], options=_load(row["options"], dict)
+            ),
+            messages=_graph.read_chain(self._conn, row["output_tip"], base=row["input_tip"]),
+            created_at=row["created_at"],
+            usage=_load(row["usage"], Usage),
+            duration_ms=row["duration_ms"],
+            error=_load(row["error"], ErrorInfo),
+        )
+
+    def running_response_ids(self) -> list[str]:
+        """Responses still marked running: after a crash, the ones to record as interrupted."""
+        rows = self._conn.execute("SELECT id FROM responses WHERE status = 'running' ORDER BY rowid")
+        return [response_id for (response_id,) in rows]
+
+
+def _dump(value: object | None) -> bytes | None:
+    return None if value is None else msgspec.json.encode(value)
+
+
+def _load(data: bytes | None, into: type[_T]) -> _T | None:
+    return None if data is None else msgspec.json.decode(data, type=into)

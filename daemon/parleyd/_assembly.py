@@ -72,9 +72,9 @@ class Assembler:
         elif isinstance(event, ToolCallArgsEvent):
             self._chunk(event, "tool_call", event.tool_call_id).args.append(event.chunk)
         elif isinstance(event, ToolResultEvent):
-            self._open("tool_result", event.tool_call_id, {"event": event})
+            self._stamp(event, self._open("tool_result", event.tool_call_id, {"event": event}))
         elif isinstance(event, AttachmentEvent):
-            self._open("attachment", None, {"event": event})
+            self._stamp(event, self._open("attachment", None, {"event": event}))
         elif isinstance(event, UsageEvent):
             self.usage = Usage(input=event.input, output=event.output, details=event.details)
         elif isinstance(event, ErrorEvent):
@@ -84,9 +84,12 @@ class Assembler:
 
     def _chunk(self, event: Any, kind: str, key: str | None) -> _Draft:
         draft = self._continue(kind, key) or self._open(kind, key)
+        self._stamp(event, draft)
+        return draft
+
+    def _stamp(self, event: Any, draft: _Draft) -> None:
         event.part_index = draft.index
         event.message_index = self.message_index
-        return draft
 
     def _continue(self, kind: str, key: str | None) -> _Draft | None:
         """The part this chunk continues: the last one, or (tool calls) the one with its id."""

@@ -15,7 +15,7 @@ import msgspec
 from parley import __version__
 from parley._builders import text_of
 from parley._errors import AuthFailed, InvalidParams, UnknownConversation, UnknownResponse
-from parley._types import AnyEvent, Conversation, Message, ResponseRecord, ToolSpec
+from parley._types import AnyEvent, Conversation, DoneEvent, ErrorEvent, Message, ResponseRecord, ToolSpec
 
 from ._assembly import Assembler
 from ._clock import new_id, now
@@ -187,6 +187,11 @@ class Daemon:
             for event in events:
                 assembler.add(event)
             log.warning("response %s was interrupted (%d events kept)", response_id, len(events))
+            # End its stored stream as a live one ends, so a replay reaches `done`.
+            tail = [ErrorEvent(code=INTERRUPTED.code, message=INTERRUPTED.message), DoneEvent(status="error")]
+            for seq, event in enumerate(tail, start=len(events) + 1):
+                event.response_id, event.seq = response_id, seq
+            self.store.append_events(response_id, len(events) + 1, [msgspec.json.encode(e) for e in tail])
             self.store.finish_response(
                 response_id,
                 status="interrupted",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from parley._builders import tool_message, user
-from parley._errors import InvalidRequest
+from parley._errors import InvalidParams, InvalidRequest
 from parley._types import (
     EVENT_TYPES,
     PROTOCOL_VERSION,
@@ -93,7 +93,7 @@ def reply(conn: Connection, params: ReplyParams) -> StartedResult:
     if params.prompt is not None or params.attachments:
         messages.append(user(*_content(params.prompt, params.attachments)))
     if not messages:
-        raise InvalidRequest("a reply needs `prompt`, `messages`, `attachments` or `toolResults`")
+        raise InvalidParams("a reply needs one of `prompt`, `messages`, `attachments` or `toolResults`")
     chain = parent.prompt.messages + parent.messages
     live = daemon.start_response(
         conn,

@@ -102,6 +102,8 @@ class LiveResponse:
             async with contextlib.aclosing(self.model.stream(self.request)) as events:
                 count = 0
                 async for event in events:
+                    if isinstance(event, DoneEvent):
+                        continue  # the daemon alone ends a response, so `done` stays last
                     if self.hide_reasoning and isinstance(event, ReasoningEvent):
                         self.assembler.add(event)  # kept in the stored output, not streamed
                         continue

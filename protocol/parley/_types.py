@@ -8,7 +8,7 @@ decoded leniently by clients so that a newer daemon can add fields.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
@@ -157,12 +157,16 @@ class ToolResultEvent(Event, tag="tool_result"):
     output: str
     exception: str | None = None
     server_executed: bool = False
+    part_index: int = -1
+    message_index: int = -1
 
 
 class AttachmentEvent(Event, tag="attachment"):
     mime_type: str
     content: str | None = None
     url: str | None = None
+    part_index: int = -1
+    message_index: int = -1
 
 
 class UsageEvent(Event, tag="usage"):
@@ -194,7 +198,8 @@ AnyEvent = Union[
     DoneEvent,
 ]
 EVENT_TYPES: tuple[str, ...] = tuple(t.__struct_config__.tag for t in AnyEvent.__args__)
-INDEXED_EVENTS = (TextEvent, ReasoningEvent, ToolCallNameEvent, ToolCallArgsEvent)
+#: Events that belong to a part of an output message, and carry its indices.
+INDEXED_EVENTS = (TextEvent, ReasoningEvent, ToolCallNameEvent, ToolCallArgsEvent, ToolResultEvent, AttachmentEvent)
 
 
 class LaggedParams(Output):
@@ -261,7 +266,7 @@ class ServerInfo(Output):
     version: str
 
 
-class ServerCapabilities(Output):
+class ServerCapabilities(Output, omit_defaults=False):
     max_message_size: int
     event_types: list[str]
     tool_execution: bool = False
@@ -281,7 +286,7 @@ class EmptyResult(Output):
     pass
 
 
-class ModelCapabilities(Output):
+class ModelCapabilities(Output, omit_defaults=False):
     streaming: bool = True
     tools: bool = False
     reasoning: bool = False
@@ -344,11 +349,11 @@ class CancelResult(Output):
 
 class SubscribeParams(Input):
     response_id: str
-    after_seq: int = 0
+    after_seq: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class ConversationsListParams(Input):
-    limit: int = 50
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     before: str | None = None
     query: str | None = None
 

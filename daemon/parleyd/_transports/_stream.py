@@ -104,6 +104,8 @@ class StreamTransport(asyncio.Protocol, Transport):
         await self._closed.wait()
 
     def close(self) -> None:
+        """Close after what is queued is written (an error answer, say)."""
+        self._flush()
         for transport in (self._writer, self._reader):
             if transport is not None:
                 transport.close()

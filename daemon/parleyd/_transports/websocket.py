@@ -46,7 +46,13 @@ class WebSocketTransport(Transport):
         await self._drained.wait()
 
     def close(self) -> None:
-        asyncio.get_running_loop().create_task(self._ws.close())
+        """Close after what is queued is sent (an error answer, say)."""
+
+        async def close_when_drained() -> None:
+            await self.drained()
+            await self._ws.close()
+
+        asyncio.get_running_loop().create_task(close_when_drained())
 
     async def write_loop(self) -> None:
         """Send queued messages in order, at the pace the client reads them."""

@@ -1,0 +1,136 @@
+"""One fixture starts a real daemon subprocess serving every transport; tests connect over each.
+
+Nothing is mocked: the daemon is `python -m parleyd serve` with its own
+PARLEY_HOME, listening on a unix socket, TCP, WebSocket and its stdio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from rpc import RawConnection
+
+ROOT = Path(__file__).resolve().parents[1]
+TRANSPORTS = ["unix", "tcp", "ws", "stdio"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class DaemonProcess:
+    home: Path
+    process: subprocess.Popen | None = None
+    tcp_port: int = field(default_factory=free_port)
+    ws_port: int = field(default_factory=free_port)
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ, PARLEY_HOME=str(self.home), PYTHONUNBUFFERED="1")
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "protocol"), str(ROOT / "daemon"), env.get("PYTHONPATH", "")])
+        return env
+
+    @property
+    def socket(self) -> Path:
+        return self.home / "run" / "parley.sock"
+
+    @property
+    def token(self) -> str:
+        return (self.home / "run" / "parley.token").read_text().strip()
+
+    @property
+    def log(self) -> str:
+        return (self.home / "daemon.log").read_text(errors="replace")
+
+    def start(self) -> None:
+        self.socket.unlink(missing_ok=True)
+        args = [sys.executable, "-m", "parleyd", "serve", "--stdio", "--tcp", f"127.0.0.1:{self.tcp_port}", "--ws", f"127.0.0.1:{self.ws_port}", *self.extra_args]
+        log = open(self.home / "daemon.log", "ab")
+        self.process = subprocess.Popen(args, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+        deadline = time.monotonic() + 20
+        while not self._listening():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the daemon did not start:\n{self.log}")
+            time.sleep(0.05)
+
+    def _listening(self) -> bool:
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.connect(str(self.socket))
+                return True
+            except OSError:
+                return False
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=15)
+        finally:
+            for pipe in (self.process.stdin, self.process.stdout):
+                if pipe:
+                    pipe.close()
+
+    async def connect(self, transport: str, *, initialize: bool = True) -> RawConnection:
+        if transport == "unix":
+            conn = await RawConnection.unix(str(self.socket))
+        elif transport == "tcp":
+            conn = await RawConnection.tcp("127.0.0.1", self.tcp_port)
+        elif transport == "ws":
+            conn = await RawConnection.websocket(f"ws://127.0.0.1:{self.ws_port}")
+        elif transport == "stdio":
+            conn = await _stdio_connection(self.process)
+        else:
+            raise ValueError(transport)
+        if initialize:
+            token = {"authToken": self.token} if transport in ("tcp", "ws") else {}
+            await conn.initialize(**token)
+        return conn
+
+
+async def _stdio_connection(process: subprocess.Popen) -> RawConnection:
+    """The daemon's own stdin/stdout as a connection (one per daemon process)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**24)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(os.dup(process.stdout.fileno()), "rb", 0))
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, os.fdopen(os.dup(process.stdin.fileno()), "wb", 0))
+    writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+    return RawConnection(reader, writer)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
+    home = tmp_path / "home"
+    home.mkdir()
+    proc = DaemonProcess(home)
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def conn(daemon: DaemonProcess, transport: str) -> AsyncIterator[RawConnection]:
+    connection = await daemon.connect(transport)
+    yield connection
+    await connection.close()

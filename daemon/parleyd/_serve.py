@@ -46,11 +46,13 @@ async def serve(config: DaemonConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    servers = [await listen_unix(daemon, config.socket)]
+    servers = []
     if config.tcp:
         servers.append(await listen_tcp(daemon, *config.tcp))
     if config.ws:
         servers.append(await listen_websocket(daemon, *config.ws))
+    # Last: clients (and autostart) take a connectable socket to mean the daemon is fully up.
+    servers.append(await listen_unix(daemon, config.socket))
     waiters = [loop.create_task(stop.wait())]
     if config.stdio:
         stdio = await serve_stdio(daemon)

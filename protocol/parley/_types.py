@@ -49,6 +49,10 @@ class Part(Input, tag_field="type", kw_only=True):
 
     provider_metadata: dict[str, Any] | None = None
 
+    @property
+    def type(self) -> str:
+        return self.__struct_config__.tag  # type: ignore[return-value]
+
 
 class TextPart(Part, tag="text"):
     text: str
@@ -121,6 +125,15 @@ class ErrorInfo(Output):
 class Event(Output, tag_field="type", kw_only=True):
     response_id: str = ""
     seq: int = 0
+
+    @property
+    def type(self) -> str:
+        return self.__struct_config__.tag  # type: ignore[return-value]
+
+    @property
+    def chunk(self) -> str:
+        """The text an event adds; "" for events that add none (chunk events override this)."""
+        return ""
 
 
 class TextEvent(Event, tag="text"):

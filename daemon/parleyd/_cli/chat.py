@@ -1,0 +1,44 @@
+"""``parley chat``: a conversation at the terminal."""
+
+from __future__ import annotations
+
+import argparse
+
+import parley
+
+from ._render import show
+from .prompt import add_model_arguments, options
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("chat", help="chat with a model at the terminal")
+    add_model_arguments(p)
+    p.add_argument("--cid", metavar="ID", help="continue the conversation with this id")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    with parley.connect(client_name="parley-chat") as client:
+        model = client.get_model(args.model)
+        print(f"Chatting with {model.model_id}. Type 'exit' or press Ctrl-D to quit; Ctrl-C stops an answer.")
+        response = None
+        while True:
+            try:
+                line = input("> ")
+            except EOFError:
+                print()
+                return 0
+            if line.strip() in ("exit", "quit"):
+                return 0
+            if not line.strip():
+                continue
+            if response is None:
+                response = model.prompt(line, system=args.system, options=options(args.option), conversation_id=args.cid)
+            else:
+                response = response.reply(line)
+            try:
+                show(response)
+            except KeyboardInterrupt:
+                continue
+            except parley.ResponseFailed as exc:
+                print(f"parley: {exc}")

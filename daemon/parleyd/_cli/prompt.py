@@ -1,0 +1,63 @@
+"""``parley prompt``: send one prompt, stream the answer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import parley
+
+from ._render import show
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prompt", help="send a prompt and stream the answer (reads stdin when piped)")
+    p.add_argument("prompt", nargs="?", help="the prompt; piped stdin comes before it")
+    add_model_arguments(p)
+    p.add_argument("-c", "--continue", dest="continue_", action="store_true", help="continue the latest conversation")
+    p.add_argument("--cid", metavar="ID", help="continue the conversation with this id")
+    p.add_argument("-R", "--hide-reasoning", action="store_true", help="do not stream the model's reasoning")
+    p.add_argument("--no-stream", action="store_true", help="print the answer once it is complete")
+    p.set_defaults(run=run)
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """The options `prompt` and `chat` share."""
+    p.add_argument("-m", "--model", help="model id or alias (default: the daemon's default)")
+    p.add_argument("-s", "--system", help="system prompt")
+    p.add_argument("-o", "--option", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"), help="model option")
+
+
+def options(pairs: list[list[str]]) -> dict | None:
+    """``-o KEY VALUE`` pairs; values that read as JSON (numbers, true, null) are taken as such."""
+    result = {}
+    for key, value in pairs:
+        try:
+            result[key] = json.loads(value)
+        except ValueError:
+            result[key] = value
+    return result or None
+
+
+def run(args: argparse.Namespace) -> int:
+    text = _prompt_text(args.prompt)
+    with parley.connect(client_name="parley-cli") as client:
+        conversation_id = args.cid
+        if args.continue_ and conversation_id is None:
+            latest = client.conversations(limit=1)
+            conversation_id = latest[0].id if latest else None
+        model = client.get_model(args.model)
+        response = model.prompt(
+            text, system=args.system, options=options(args.option), conversation_id=conversation_id, hide_reasoning=args.hide_reasoning
+        )
+        show(response, stream=not args.no_stream)
+    return 0
+
+
+def _prompt_text(argument: str | None) -> str:
+    piped = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    parts = [p.rstrip("\n") for p in (piped, argument) if p]
+    if not parts:
+        raise SystemExit("parley: no prompt given (pass one, or pipe text in)")
+    return "\n".join(parts)

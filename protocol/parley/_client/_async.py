@@ -1,0 +1,289 @@
+"""The asyncio client: one reader task takes in every message; callers await what they need."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, Unpack
+
+from .. import _serialization
+from .._errors import ConnectionClosed
+from .._serialization import ResponseData
+from .._types import (
+    AnyEvent,
+    Conversation,
+    ConversationIdParams,
+    ConversationsListParams,
+    ConversationSummary,
+    DaemonStatus,
+    Message,
+    ModelInfo,
+    NoParams,
+    PromptRecord,
+    ServerCapabilities,
+    ServerInfo,
+    TextEvent,
+    ToolCallPart,
+    ToolExecuteParams,
+    Usage,
+)
+from ._base import (
+    BaseModel,
+    BaseResponse,
+    PromptKwargs,
+    ReplyKwargs,
+    ToolHandler,
+    prompt_params,
+    select_model,
+    tool_answer,
+    tool_failure,
+)
+from ._connect import Starter, check_initialized, initialize_params, parse_target, transport_class
+from ._core import ClientCore, RequestId
+from ._transports.base import AsyncTransport
+
+
+async def connect_async(
+    url: str | os.PathLike[str] | None = None,
+    *,
+    token: str | None = None,
+    autostart: bool = True,
+    client_name: str = "parley-python",
+) -> AsyncClient:
+    """As ``parley.connect``, for asyncio."""
+    target = parse_target(url)
+    starter = Starter(target, autostart)
+    while True:
+        try:
+            transport = await transport_class(target.scheme, asynchronous=True).open(target.address)
+            break
+        except OSError as exc:
+            await asyncio.sleep(starter.retry_after(exc))
+    client = AsyncClient(transport)
+    try:
+        result = check_initialized(await client._call("initialize", initialize_params(target, token, client_name)))
+    except BaseException:
+        await client.close()
+        raise
+    client.server_info, client.capabilities = result.server_info, result.capabilities
+    return client
+
+
+class AsyncClient:
+    """A connection to the daemon. Make one with ``await parley.connect_async()``."""
+
+    server_info: ServerInfo
+    capabilities: ServerCapabilities
+
+    def __init__(self, transport: AsyncTransport) -> None:
+        self._transport = transport
+        self._core = ClientCore()
+        self._tool_handler: ToolHandler | None = None
+        self._batch = asyncio.Event()  # set, and replaced, each time the reader has taken in some messages
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    # ---- the API ------------------------------------------------------------------
+
+    async def models(self) -> list[ModelInfo]:
+        return (await self._call("models/list", NoParams())).models
+
+    async def get_model(self, name: str | None = None) -> AsyncModel:
+        """The model with this id or alias, or the default model; ``UnknownModel`` if none."""
+        return AsyncModel(self, select_model(await self.models(), name))
+
+    async def conversations(
+        self, query: str | None = None, limit: int = 50, before: str | None = None
+    ) -> list[ConversationSummary]:
+        """The latest conversations first; ``query`` searches their text, ``before`` pages by id."""
+        params = ConversationsListParams(limit=limit, before=before, query=query)
+        return (await self._call("conversations/list", params)).conversations
+
+    async def conversation(self, conversation_id: str) -> Conversation:
+        return await self._call("conversations/get", ConversationIdParams(conversation_id=conversation_id))
+
+    async def delete_conversation(self, conversation_id: str) -> None:
+        await self._call("conversations/delete", ConversationIdParams(conversation_id=conversation_id))
+
+    async def status(self) -> DaemonStatus:
+        return await self._call("daemon/status", NoParams())
+
+    @property
+    def tool_handler(self) -> ToolHandler | None:
+        """Called with ``ToolExecuteParams`` when the daemon asks this client to run a tool; may be async."""
+        return self._tool_handler
+
+    @tool_handler.setter
+    def tool_handler(self, handler: ToolHandler | None) -> None:
+        self._tool_handler = handler
+        self._core.handles_tools = handler is not None
+
+    async def close(self) -> None:
+        self._core.connection_lost(ConnectionClosed("the client was closed"))
+        self._reader.cancel()
+        await self._transport.close()
+        await asyncio.wait([self._reader])
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # ---- the protocol -------------------------------------------------------------
+
+    async def _start(self, method: str, params: Any, model: str) -> AsyncResponse:
+        started = await self._call(method, params)
+        stream = self._core.open_stream(started.response_id)
+        return AsyncResponse(
+            self, id=started.response_id, conversation_id=started.conversation_id, model=model, stream=stream
+        )
+
+    async def _call(self, method: str, params: Any) -> Any:
+        core = self._core
+        request_id = core.request(method, params)
+        try:
+            await self._flush()
+            while not core.has_result(request_id):
+                await self._receive()
+        except asyncio.CancelledError:  # the daemon can stop working on it
+            core.abandon(request_id)
+            self._spawn(self._flush())
+            raise
+        return core.take_result(request_id)
+
+    async def _receive(self) -> None:
+        """Wait until the reader has taken in more messages."""
+        if self._core.closed is not None:
+            raise self._core.closed
+        await self._batch.wait()
+
+    async def _read(self) -> None:
+        core = self._core
+        try:
+            while True:
+                for body in await self._transport.receive():
+                    core.receive(body)
+                await self._flush()
+                for request_id, params in core.tool_requests:
+                    self._spawn(self._run_tool(request_id, params))
+                core.tool_requests.clear()
+                batch, self._batch = self._batch, asyncio.Event()
+                batch.set()
+        except Exception as exc:
+            core.connection_lost(exc)
+        finally:
+            core.connection_lost()
+            self._batch.set()
+
+    async def _run_tool(self, request_id: RequestId, params: ToolExecuteParams) -> None:
+        try:
+            output = self._tool_handler(params)  # type: ignore[misc]
+            answer = tool_answer(await output if inspect.isawaitable(output) else output)
+        except Exception as exc:
+            answer = tool_failure(exc)
+        self._core.answer(request_id, answer)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        try:
+            for body in self._core.data_to_send():
+                await self._transport.send(body)
+        except (OSError, ConnectionClosed) as exc:
+            self._core.connection_lost(exc)
+            raise self._core.closed from exc  # type: ignore[misc]
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run work in the background, holding on to its task until it is done."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved here: a lost connection reaches every waiter through the core
+
+
+class AsyncModel(BaseModel[AsyncClient]):
+    async def prompt(self, prompt: str | None = None, **kwargs: Unpack[PromptKwargs]) -> AsyncResponse:
+        """Start a response; it streams while you read it."""
+        return await self._client._start("prompt", prompt_params(self.model_id, prompt, **kwargs), self.model_id)
+
+
+class AsyncResponse(BaseResponse[AsyncClient]):
+    async def astream_events(self) -> AsyncIterator[AnyEvent]:
+        """The events in order, ``done`` last; again from the first on each call."""
+        seen = 0
+        while (batch := self._unseen(seen)) is not None:
+            if batch:
+                seen += len(batch)
+                for event in batch:
+                    yield event
+            else:
+                await self._client._receive()  # type: ignore[union-attr]
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        """The text chunks as they arrive (all of the text at once for a detached response)."""
+        if self._stream is None:
+            if text := self._text():
+                yield text
+            return
+        async for event in self.astream_events():
+            if type(event) is TextEvent:
+                yield event.chunk
+        self._raise_if_failed()
+
+    async def text(self) -> str:
+        """All of the text, once the response is done; ``ResponseFailed`` if it ended with an error."""
+        await self._finish()
+        return self._text()
+
+    async def reasoning(self) -> str:
+        await self._finish()
+        return self._reasoning()
+
+    async def usage(self) -> Usage | None:
+        await self._finish()
+        return self._usage()
+
+    async def tool_calls(self) -> list[ToolCallPart]:
+        await self._finish()
+        return self._tool_calls()
+
+    async def messages(self) -> list[Message]:
+        """The output messages, as the daemon stored them."""
+        return (await self._load()).messages
+
+    async def prompt(self) -> PromptRecord:
+        """What the model was given: every message of the chain, the system prompt and options."""
+        return (await self._load()).prompt
+
+    async def to_dict(self) -> dict[str, Any]:
+        """The response in the shape of ``llm``'s ``Response.to_dict()``."""
+        return _serialization.to_dict(await self._load())
+
+    async def reply(self, prompt: str | None = None, **kwargs: Unpack[ReplyKwargs]) -> AsyncResponse:
+        """Continue the conversation; waits for this response to finish first."""
+        client, method, params = self._reply_request(prompt, **kwargs)
+        await self._finish()
+        return await client._start(method, params, params.model or self.model)
+
+    async def cancel(self) -> str:
+        """Stop the response, keeping what arrived; its final status."""
+        client, params = self._live()
+        return (await client._call("response/cancel", params)).status
+
+    async def _finish(self) -> None:
+        while self._running():
+            await self._client._receive()  # type: ignore[union-attr]
+
+    async def _load(self) -> ResponseData:
+        if self._data is None:
+            await self._finish()
+            client, params = self._live()
+            record = await client._call("response/get", params)
+            self._data = ResponseData.from_record(record)
+        return self._data

@@ -1,0 +1,79 @@
+"""The `parley` command, run as a subprocess against a real daemon."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from rpc import echo_script
+
+
+def parley(daemon, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "parleyd", *args], env=daemon.env, input=stdin, capture_output=True, text=True, timeout=30
+    )
+
+
+def test_prompt_streams_the_answer(daemon):
+    out = parley(daemon, "prompt", "The capital of France is Paris.")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "The capital of France is Paris.\n"
+    assert out.stderr == ""
+
+
+def test_prompt_reads_piped_stdin_and_takes_options(daemon):
+    out = parley(daemon, "prompt", "-s", "be brief", "--no-stream", "question", stdin="some context\n")
+    assert out.stdout == "some context\nquestion\n"
+    bad = parley(daemon, "prompt", "-o", "temperature", "0.5", "hi")
+    assert bad.returncode == 1 and bad.stderr.strip().startswith("parley: ") and "temperature" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_errors_are_one_line_and_a_nonzero_exit(daemon):
+    failed = parley(daemon, "prompt", echo_script({"type": "text", "chunk": "partial"}, {"type": "error", "code": "rate_limited", "message": "slow down"}))
+    assert failed.returncode == 1
+    assert failed.stdout == "partial\n"
+    assert failed.stderr == "parley: rate_limited: slow down\n"
+    unknown = parley(daemon, "prompt", "-m", "no-such-model", "hi")
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "no-such-model" in unknown.stderr
+    assert "Traceback" not in failed.stderr + unknown.stderr
+
+
+def test_reasoning_is_not_mixed_into_stdout(daemon):
+    out = parley(daemon, "prompt", echo_script({"type": "reasoning", "chunk": "hmm"}, {"type": "text", "chunk": "answer"}))
+    assert out.stdout == "answer\n" and out.stderr == ""  # stderr is not a terminal: no reasoning
+
+
+def test_continue_and_logs(daemon):
+    parley(daemon, "prompt", "first question")
+    parley(daemon, "prompt", "-c", "follow-up")
+    parley(daemon, "prompt", "unrelated topic")
+    logs = json.loads(parley(daemon, "logs", "-n", "5", "--json").stdout)
+    assert [c["title"] for c in logs] == ["unrelated topic", "first question"]
+    assert [m["parts"][0]["text"] for m in logs[1]["messages"]] == ["first question"] * 2 + ["follow-up"] * 2
+    found = parley(daemon, "logs", "-q", "follow")
+    assert "# first question" in found.stdout and "unrelated" not in found.stdout
+
+
+def test_chat_keeps_the_conversation(daemon):
+    out = parley(daemon, "chat", stdin="hello there\nsecond turn\nexit\n")
+    assert out.returncode == 0
+    assert "hello there\n" in out.stdout and "second turn\n" in out.stdout
+    logs = json.loads(parley(daemon, "logs", "-n", "1", "--json").stdout)
+    assert len(logs[0]["responseIds"]) == 2
+
+
+def test_models_and_status(daemon):
+    models = parley(daemon, "models")
+    assert "builtin: echo  [default]" in models.stdout
+    status = parley(daemon, "status")
+    assert f"pid {daemon.process.pid}" in status.stdout and str(daemon.socket) in status.stdout
+
+
+def test_status_without_a_daemon_says_so(tmp_path):
+    from conftest import DaemonProcess
+
+    idle = DaemonProcess(tmp_path)
+    out = parley(idle, "status")
+    assert out.returncode == 1 and "no parley daemon listens" in out.stderr

@@ -29,9 +29,9 @@ def _private_dir(path: Path) -> Path:
 def runtime_dir() -> Path:
     if home := _home():
         return _private_dir(home / "run")
-    candidate = Path(platformdirs.user_runtime_dir(APP))
-    if candidate.parent.is_dir():
-        return _private_dir(candidate)
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and Path(xdg).is_dir():
+        return _private_dir(Path(platformdirs.user_runtime_dir(APP)))
     return _private_dir(Path(tempfile.gettempdir()) / f"{APP}-{os.getuid()}")
 
 

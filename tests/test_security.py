@@ -34,10 +34,26 @@ async def test_websocket_refuses_browser_origins(daemon):
     assert info.value.response.status_code == 403
 
 
-async def test_tcp_listens_on_loopback_only(daemon):
-    import socket
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses bound to this TCP port, from the kernel's own table."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in open(table).read().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if int(hex_port, 16) == port and state == "0A":  # LISTEN
+                found.add(address)
+    return found
 
-    with socket.create_connection(("127.0.0.1", daemon.tcp_port), timeout=2):
-        pass
-    out = daemon.log
-    assert f"tcp://127.0.0.1:{daemon.tcp_port}" in out
+
+def test_tcp_and_websocket_default_to_loopback(tmp_path):
+    from conftest import DaemonProcess, free_port
+
+    tcp, ws = free_port(), free_port()
+    proc = DaemonProcess(tmp_path, extra_args=["--tcp", f":{tcp}", "--ws", f":{ws}"])  # no host given
+    proc.start()
+    try:
+        assert listening_addresses(tcp) == {"0100007F"}  # 127.0.0.1, little-endian hex
+        assert listening_addresses(ws) == {"0100007F"}
+    finally:
+        proc.stop()

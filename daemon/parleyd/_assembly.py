@@ -2,9 +2,11 @@
 
 The assembler is also what assigns ``partIndex`` and ``messageIndex``: a chunk
 continues the last part when it is of the same kind (and, for tool calls, the
-same ``toolCallId``); otherwise it opens a new part. It is used live, while a
-response streams, and after a crash, to rebuild a partial output from the
-stored events.
+same ``toolCallId``); otherwise it opens a new part. A tool chain's output has
+several messages: each round's assistant message, and after it the ``tool``
+message with the results of the tools the client ran. It is used live, while
+a response streams, and after a crash, to rebuild a partial output from the
+stored events (which carry their message index already).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from parley._types import (
     Message,
     ReasoningEvent,
     ReasoningPart,
+    Role,
     TextEvent,
     TextPart,
     ToolCallArgsEvent,
@@ -51,13 +54,28 @@ class _Draft:
 
 class Assembler:
     def __init__(self) -> None:
-        self._parts: list[_Draft] = []
-        self.message_index = 0
+        self._messages: list[tuple[Role, list[_Draft]]] = [("assistant", [])]
         self.usage: Usage | None = None
         self.error: ErrorInfo | None = None
 
+    @property
+    def message_index(self) -> int:
+        return len(self._messages) - 1
+
+    @property
+    def _parts(self) -> list[_Draft]:
+        return self._messages[-1][1]
+
+    def open_message(self, role: Role) -> None:
+        """Start the next output message (a round of a tool chain)."""
+        self._messages.append((role, []))
+
     def add(self, event: AnyEvent) -> None:
-        """Take one event, stamping the indices of the chunk events."""
+        """Take one event, stamping the indices of the part events."""
+        stamped = getattr(event, "message_index", -1)
+        while stamped > self.message_index:  # replaying stored events of a chain
+            client_result = isinstance(event, ToolResultEvent) and not event.server_executed
+            self.open_message("tool" if client_result and stamped == self.message_index + 1 else "assistant")
         if isinstance(event, TextEvent):
             self._chunk(event, "text", None).chunks.append(event.chunk)
         elif isinstance(event, ReasoningEvent):
@@ -104,11 +122,14 @@ class Assembler:
         self._parts.append(draft)
         return draft
 
+    def pending_tool_calls(self) -> list[ToolCallPart]:
+        """The calls of the current message that the client, not the provider, must run."""
+        calls = [_part(d) for d in self._parts if d.kind == "tool_call"]
+        return [c for c in calls if isinstance(c, ToolCallPart) and not c.server_executed]
+
     def messages(self) -> list[Message]:
-        """The output so far: one assistant message, or none before the first part."""
-        if not self._parts:
-            return []
-        return [Message(role="assistant", parts=[_part(d) for d in self._parts])]
+        """The output so far; messages with no part yet are left out."""
+        return [Message(role=role, parts=[_part(d) for d in parts]) for role, parts in self._messages if parts]
 
 
 def _part(draft: _Draft) -> AnyPart:

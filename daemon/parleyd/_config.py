@@ -20,6 +20,7 @@ class DaemonConfig:
     #: Bytes a connection may have unsent before it is unsubscribed with `response/lagged`.
     max_backlog: int = 8 * 1024 * 1024
     default_model: str = "echo"
+    tool_timeout: float = 300.0  # seconds a client has to answer tool/execute
 
     @property
     def token_file(self) -> Path:

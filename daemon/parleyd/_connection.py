@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import msgspec
 from lsprotocol.types import ResponseError, ResponseErrorMessage
-from pygls.exceptions import JsonRpcMethodNotFound
+from pygls.exceptions import JsonRpcException, JsonRpcMethodNotFound
 from pygls.protocol import JsonRPCProtocol
 from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
 from pygls.server import JsonRPCServer
@@ -39,9 +40,10 @@ from parley._errors import (
 )
 from parley._framing import FrameFault
 from parley._methods import CLIENT_NOTIFICATIONS, CLIENT_REQUESTS
-from parley._types import LaggedParams
+from parley._types import CancelRequestParams, LaggedParams, ToolExecuteParams, ToolExecuteResult
 
 from ._live import event_message
+from ._tools import ToolClientGone
 
 if TYPE_CHECKING:
     from ._daemon import Daemon
@@ -78,11 +80,18 @@ class Connection(JsonRPCProtocol):
         self.client_name = "?"
         self.closed = False
         self._catch_ups: dict[str, asyncio.Task[None]] = {}
+        self._tool_ids = itertools.count(1)
 
     # ---- receiving -----------------------------------------------------------
 
     def receive(self, body: bytes) -> None:
-        """Take one message body from the transport."""
+        """Take one message body from the transport; nothing in it can break the connection."""
+        try:
+            self._receive(body)
+        except Exception:
+            log.exception("failed to handle a message from %s", self.client_name)
+
+    def _receive(self, body: bytes) -> None:
         try:
             message = _decode_envelope(body)
         except msgspec.ValidationError as exc:
@@ -211,13 +220,34 @@ class Connection(JsonRPCProtocol):
         if task is not None:
             task.cancel()
 
+    async def execute_tool(self, params: ToolExecuteParams) -> ToolExecuteResult:
+        """Ask this client to run one of its tools; cancelling sends it ``$/cancelRequest``."""
+        msg_id = f"tool-{next(self._tool_ids)}"
+        future = self.send_request_async("tool/execute", params, msg_id=msg_id)
+        try:
+            result = await future
+        except asyncio.CancelledError:
+            self._request_futures.pop(msg_id, None)  # a late answer is then just an unknown id
+            if not self.closed:
+                self.notify("$/cancelRequest", CancelRequestParams(id=msg_id))
+            raise
+        except JsonRpcException as exc:
+            raise RequestError(exc.message) from None
+        try:
+            return msgspec.convert(result, ToolExecuteResult)
+        except msgspec.ValidationError as exc:
+            raise RequestError(f"invalid tool/execute result: {exc}") from None
+
     def connection_closed(self) -> None:
         self.closed = True
         for task in self._catch_ups.values():
             task.cancel()
         self._catch_ups.clear()
         for future in self._request_futures.values():
-            future.cancel()
+            if isinstance(future, asyncio.Future):
+                future.cancel()  # a request of the client's, still being handled
+            elif not future.done():
+                future.set_exception(ToolClientGone())  # one of the daemon's own (concurrent.futures)
 
 
 def _named(exc: Exception) -> str:

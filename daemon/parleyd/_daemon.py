@@ -25,6 +25,7 @@ from ._live import INTERRUPTED, LiveResponse
 from ._models import Model, ModelRegistry, ModelRequest
 from ._models.echo import EchoModel
 from ._store import Store
+from ._tools import ToolChain
 from ._transports import Transport
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class Daemon:
         system: str | None,
         options: dict | None,
         tools: list[ToolSpec],
+        chain_limit: int | None,
         hide_reasoning: bool,
     ) -> LiveResponse:
         """Store the input, start the model, subscribe the caller; answers at once."""
@@ -95,6 +97,7 @@ class Daemon:
             hide_reasoning=hide_reasoning,
             created_at=created_at,
             store=self.store,
+            tools=ToolChain(subscriber, frozenset(t.name for t in tools), chain_limit or 1, self.config.tool_timeout) if tools else None,
         )
         self.store.start_response(
             response_id=live.id,

@@ -77,6 +77,7 @@ def prompt(conn: Connection, params: PromptParams) -> StartedResult:
         system=params.system,
         options=params.options,
         tools=params.tools or [],
+        chain_limit=params.chain_limit,
         hide_reasoning=params.hide_reasoning,
     )
     return StartedResult(response_id=live.id, conversation_id=live.conversation_id)
@@ -103,7 +104,8 @@ def reply(conn: Connection, params: ReplyParams) -> StartedResult:
         conversation_id=parent.conversation_id,
         system=parent.prompt.system,
         options=params.options if params.options is not None else parent.prompt.options,
-        tools=[],
+        tools=params.tools or [],
+        chain_limit=params.chain_limit,
         hide_reasoning=params.hide_reasoning,
     )
     return StartedResult(response_id=live.id, conversation_id=live.conversation_id)

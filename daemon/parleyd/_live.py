@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import logging
 import time
 from typing import TYPE_CHECKING, Literal
@@ -22,7 +24,6 @@ from parley._types import (
     DoneEvent,
     ErrorEvent,
     ErrorInfo,
-    Message,
     PromptRecord,
     ReasoningEvent,
     ResponseRecord,
@@ -30,6 +31,7 @@ from parley._types import (
 
 from ._assembly import Assembler
 from ._models import Model, ModelFailure, ModelRequest
+from ._tools import ToolChain, ToolClientGone
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -62,11 +64,13 @@ class LiveResponse:
         hide_reasoning: bool,
         created_at: str,
         store: Store,
+        tools: ToolChain | None = None,
     ) -> None:
         self.id = response_id
         self.conversation_id = conversation_id
         self.model = model
         self.request = request
+        self.tools = tools
         self.options = options
         self.hide_reasoning = hide_reasoning
         self.created_at = created_at
@@ -99,25 +103,23 @@ class LiveResponse:
     async def _run(self) -> None:
         status = "completed"
         try:
-            async with contextlib.aclosing(self.model.stream(self.request)) as events:
-                count = 0
-                async for event in events:
-                    if isinstance(event, DoneEvent):
-                        continue  # the daemon alone ends a response, so `done` stays last
-                    if self.hide_reasoning and isinstance(event, ReasoningEvent):
-                        self.assembler.add(event)  # kept in the stored output, not streamed
-                        continue
-                    self.emit(event)
-                    if isinstance(event, ErrorEvent):
-                        status = "error"
-                        break
-                    count += 1
-                    if count % _YIELD_EVERY == 0:
-                        await asyncio.sleep(0)
+            for round_number in itertools.count(1):
+                if not await self._stream_round():
+                    status = "error"
+                    break
+                calls = self.assembler.pending_tool_calls()
+                if not calls or self.tools is None or round_number >= self.tools.chain_limit:
+                    break
+                self.assembler.open_message("tool")
+                await self.tools.run_all(self.id, calls, self.emit)
+                self.assembler.open_message("assistant")
         except asyncio.CancelledError:
             status = "cancelled"
         except ModelFailure as failure:
             self.emit(ErrorEvent(code=failure.kind, message=failure.message, retryable=failure.retryable, retry_after=failure.retry_after))
+            status = "error"
+        except ToolClientGone:
+            self.emit(ErrorEvent(code="tool_client_disconnected", message="the client that declared the tools disconnected"))
             status = "error"
         except Exception:
             log.exception("model %s failed in response %s", self.model.id, self.id)
@@ -128,6 +130,25 @@ class LiveResponse:
             self._finish("error", "interrupted")
         else:
             self._finish(status, status)
+
+    async def _stream_round(self) -> bool:
+        """One model round on the input plus the output so far; False if it ended with an error event."""
+        request = dataclasses.replace(self.request, messages=self.request.messages + self.assembler.messages())
+        async with contextlib.aclosing(self.model.stream(request)) as events:
+            count = 0
+            async for event in events:
+                if isinstance(event, DoneEvent):
+                    continue  # the daemon alone ends a response, so `done` stays last
+                if self.hide_reasoning and isinstance(event, ReasoningEvent):
+                    self.assembler.add(event)  # kept in the stored output, not streamed
+                    continue
+                self.emit(event)
+                if isinstance(event, ErrorEvent):
+                    return False
+                count += 1
+                if count % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+        return True
 
     def emit(self, event: AnyEvent) -> None:
         seq = len(self.log) + 1
@@ -173,11 +194,8 @@ class LiveResponse:
             model=self.model.id,
             status=self.status,
             prompt=PromptRecord(messages=self.request.messages, system=self.request.system, options=self.options),
-            messages=self.output(),
+            messages=self.assembler.messages(),
             created_at=self.created_at,
             usage=self.assembler.usage,
             error=self.assembler.error,
         )
-
-    def output(self) -> list[Message]:
-        return self.assembler.messages()

@@ -282,7 +282,7 @@ class ServerInfo(Output):
 class ServerCapabilities(Output, omit_defaults=False):
     max_message_size: int
     event_types: list[str]
-    tool_execution: bool = False
+    tool_execution: bool = True
 
 
 class InitializeResult(Output):
@@ -329,7 +329,7 @@ class PromptParams(Input):
     options: dict[str, Any] | None = None
     conversation_id: str | None = None
     hide_reasoning: bool = False
-    chain_limit: int | None = None
+    chain_limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
     def __post_init__(self) -> None:
         if self.prompt is None and not self.messages and not self.attachments:
@@ -342,9 +342,11 @@ class ReplyParams(Input):
     messages: list[Message] | None = None
     attachments: list[Attachment] | None = None
     tool_results: list[ToolResultPart] | None = None
+    tools: list[ToolSpec] | None = None
     options: dict[str, Any] | None = None
     model: str | None = None
     hide_reasoning: bool = False
+    chain_limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
 class StartedResult(Output):

@@ -3,7 +3,10 @@
 It streams the text of the last user message back in word-sized chunks. A
 prompt that is a JSON object ``{"events": [...]}`` is a script: each entry is an
 event in its wire form (without responseId/seq/indices), emitted exactly; an
-entry may carry ``delayMs``, a pause before it is sent.
+entry may carry ``delayMs``, a pause before it is sent. ``{"rounds": [[...],
+[...]]}`` scripts each round of a tool chain: round n plays the n-th list.
+After the script, or for a plain prompt, a round that follows tool results
+echoes those results as text (``name: output``), so chains end deterministically.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import AsyncIterator
 import msgspec
 
 from parley._builders import text_of
-from parley._types import AnyEvent, ModelCapabilities, TextEvent, UsageEvent
+from parley._types import AnyEvent, Message, ModelCapabilities, TextEvent, ToolResultPart, UsageEvent
 
 from ._base import Model, ModelFailure, ModelRequest
 
@@ -31,40 +34,56 @@ class EchoModel(Model):
     )
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[AnyEvent]:
-        text = next((text_of(m) for m in reversed(request.messages) if m.role == "user"), "")
-        script = _script(text)
-        if script is None:
-            chunks = _WORDS.findall(text)
-            for i, chunk in enumerate(chunks):
-                yield TextEvent(chunk=chunk)
-                if i % _YIELD_EVERY == _YIELD_EVERY - 1:
-                    await asyncio.sleep(0)  # let writes flush and other connections run
-            yield UsageEvent(input=len(_WORDS.findall(" ".join(map(text_of, request.messages)))), output=len(chunks))
+        last_user = max((i for i, m in enumerate(request.messages) if m.role == "user"), default=-1)
+        prompt = text_of(request.messages[last_user]) if last_user >= 0 else ""
+        round_index = sum(m.role == "assistant" for m in request.messages[last_user + 1 :])
+        rounds = _script(prompt)
+        if rounds is not None and round_index < len(rounds):
+            for delay_ms, event in rounds[round_index]:
+                if delay_ms:
+                    await asyncio.sleep(delay_ms / 1000)
+                yield event
             return
-        for delay_ms, event in script:
-            if delay_ms:
-                await asyncio.sleep(delay_ms / 1000)
-            yield event
+        last = request.messages[-1] if request.messages else None
+        text = _results(last) if last is not None and last.role == "tool" else prompt
+        chunks = _WORDS.findall(text)
+        for i, chunk in enumerate(chunks):
+            yield TextEvent(chunk=chunk)
+            if i % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # let writes flush and other connections run
+        yield UsageEvent(input=len(_WORDS.findall(" ".join(map(text_of, request.messages)))), output=len(chunks))
 
 
-def _script(text: str) -> list[tuple[float, AnyEvent]] | None:
-    """The scripted events of a ``{"events": [...]}`` prompt, or None for plain text."""
+def _results(message: Message) -> str:
+    parts = [p for p in message.parts if isinstance(p, ToolResultPart)]
+    return "\n".join(f"{p.name}: {p.exception if p.exception else p.output}" for p in parts)
+
+
+def _script(text: str) -> list[list[tuple[float, AnyEvent]]] | None:
+    """The scripted rounds of a ``{"events": [...]}`` / ``{"rounds": [[...]]}`` prompt, or None."""
     if not text.lstrip().startswith("{"):
         return None
     try:
         data = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+    if not isinstance(data, dict):
         return None
-    script = []
-    for i, entry in enumerate(data["events"]):
-        if not isinstance(entry, dict):
-            raise ModelFailure("model_error", f"echo script: events[{i}] is not an object")
-        entry = dict(entry)
-        delay = entry.pop("delayMs", 0)
-        try:
-            script.append((float(delay), msgspec.convert(entry, AnyEvent)))
-        except (msgspec.ValidationError, TypeError, ValueError) as exc:
-            raise ModelFailure("model_error", f"echo script: events[{i}]: {exc}") from None
-    return script
+    if isinstance(data.get("events"), list):
+        rounds = [data["events"]]
+    elif isinstance(data.get("rounds"), list) and all(isinstance(r, list) for r in data["rounds"]):
+        rounds = data["rounds"]
+    else:
+        return None
+    return [[_entry(entry, f"rounds[{r}][{i}]" if len(rounds) > 1 else f"events[{i}]") for i, entry in enumerate(events)] for r, events in enumerate(rounds)]
+
+
+def _entry(entry: object, where: str) -> tuple[float, AnyEvent]:
+    if not isinstance(entry, dict):
+        raise ModelFailure("model_error", f"echo script: {where} is not an object")
+    entry = dict(entry)
+    delay = entry.pop("delayMs", 0)
+    try:
+        return float(delay), msgspec.convert(entry, AnyEvent)
+    except (msgspec.ValidationError, TypeError, ValueError) as exc:
+        raise ModelFailure("model_error", f"echo script: {where}: {exc}") from None

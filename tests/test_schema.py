@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +110,12 @@ def test_errors_and_error_kinds(schema: dict) -> None:
     assert schema["x-parley-errorKinds"] == ERROR_KINDS
     assert schema["x-parley-protocolVersion"] == t.PROTOCOL_VERSION
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_protocol_md_lists_every_error_code_and_kind():
+    """The spec's error tables are written by hand: they must name exactly what _errors.py defines."""
+    text = (Path(__file__).resolve().parents[1] / "protocol" / "PROTOCOL.md").read_text()
+    kinds_table = text[text.index("### 10.2") : text.index("## 11.")]
+    assert set(re.findall(r"^\| `([a-z_]+)` \|", kinds_table, re.MULTILINE)) == set(ERROR_KINDS)
+    codes_table = text[text.index("### 10.1") : text.index("### 10.2")]
+    assert {int(c) for c in re.findall(r"^\| `?(-\d+)`? \|", codes_table, re.MULTILINE)} == set(REQUEST_ERRORS)

@@ -12,7 +12,6 @@ from parley._framing import DEFAULT_MAX_MESSAGE_SIZE
 from parley._paths import data_dir, socket_path
 
 from .._config import DaemonConfig
-from .._serve import AlreadyRunning, daemon_lock, serve
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._serve import AlreadyRunning, daemon_lock, serve  # the daemon's weight, for this command only
+
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -23,6 +24,14 @@ from rpc import RawConnection
 
 ROOT = Path(__file__).resolve().parents[1]
 TRANSPORTS = ["unix", "tcp", "ws", "stdio"]
+
+
+def missing(what: str) -> NoReturn:
+    """A test needs something not installed: a skip on a developer's machine, a failure in CI,
+    which installs everything (.ci/run)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} (CI must install it: see .ci/run)", pytrace=False)
+    pytest.skip(what, allow_module_level=True)
 
 
 def free_port() -> int:
@@ -57,7 +66,16 @@ class DaemonProcess:
     def log(self) -> str:
         return (self.home / "daemon.log").read_text(errors="replace")
 
+    def pin_echo(self) -> None:
+        """Make echo the default model, unless the test wrote a config of its own: the spine's
+        tests script echo, whatever else (a local model) is installed."""
+        config = self.home / "config" / "config.toml"
+        if not config.exists():
+            config.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            config.write_text('default_model = "echo"\n')
+
     def start(self) -> None:
+        self.pin_echo()
         self.socket.unlink(missing_ok=True)
         args = [sys.executable, "-m", "parleyd", "serve", "--stdio", "--tcp", f"127.0.0.1:{self.tcp_port}", "--ws", f"127.0.0.1:{self.ws_port}", *self.extra_args]
         log = open(self.home / "daemon.log", "ab")

@@ -12,7 +12,7 @@ from parley._framing import encode_frame
 async def assert_still_serving(*conns):
     for c in conns:
         result = await c.request("models/list")
-        assert [m["id"] for m in result["models"]] == ["echo"]
+        assert "echo" in [m["id"] for m in result["models"]]
 
 
 async def test_garbage_bytes_get_a_parse_error(daemon, transport):

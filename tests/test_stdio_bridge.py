@@ -20,6 +20,7 @@ async def bridge(env: dict) -> tuple[asyncio.subprocess.Process, RawConnection]:
 
 async def test_two_editors_share_one_autostarted_daemon(tmp_path):
     home = DaemonProcess(tmp_path)  # nothing started: the first bridge starts the daemon
+    home.pin_echo()
     (tmp_path / "run").mkdir(mode=0o700)
     vscode_proc, vscode = await bridge(home.env)
     nvim_proc, nvim = await bridge(home.env)

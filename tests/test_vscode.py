@@ -16,24 +16,19 @@ from pathlib import Path
 
 import pytest
 
+from conftest import missing
+
 ROOT = Path(__file__).resolve().parents[1]
 EXTENSION = ROOT / "clients" / "vscode"
 CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
-IN_CI = bool(os.environ.get("CI"))
-
-
-def _missing(what: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{what} (CI must install it: see .ci/run)")
-    pytest.skip(what)
 
 
 def npm(*args: str, timeout: float) -> None:
     """Runs an npm script in clients/vscode; its output is shown when it fails."""
     if shutil.which("npm") is None:
-        _missing("npm is not installed")
+        missing("npm is not installed")
     if not (EXTENSION / "node_modules" / ".package-lock.json").exists():
-        _missing("clients/vscode has no node_modules: run `npm ci` there")
+        missing("clients/vscode has no node_modules: run `npm ci` there")
     env = dict(os.environ, PARLEY_BIN=os.environ.get("PARLEY_BIN") or str(Path(sys.executable).with_name("parley")), FORCE_COLOR="0")
     proc = subprocess.run(["npm", "run", "--silent", *args], cwd=EXTENSION, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
     if proc.returncode != 0:
@@ -48,7 +43,7 @@ def test_typecheck() -> None:
 @pytest.mark.timeout(600)
 def test_protocol_and_state_against_the_daemon() -> None:
     if not Path(sys.executable).with_name("parley").exists() and not os.environ.get("PARLEY_BIN"):
-        _missing("no `parley` executable beside this Python: install the project (pip install -e .)")
+        missing("no `parley` executable beside this Python: install the project (pip install -e .)")
     npm("test:daemon", timeout=580)
 
 
@@ -60,7 +55,7 @@ def test_extension_glue_with_mocked_vscode_and_seq_handling() -> None:
 @pytest.mark.timeout(300)
 def test_webview_in_headless_chromium() -> None:
     if not Path(CHROMIUM).exists():
-        _missing(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+        missing(f"no Chromium at {CHROMIUM}: apt-get install chromium")
     npm("test:webview", timeout=280)
 
 

@@ -12,6 +12,7 @@ from parley._framing import DEFAULT_MAX_MESSAGE_SIZE
 class DaemonConfig:
     socket: Path
     database: Path
+    user_config: Path  # config.toml: endpoints, GGUF models, aliases, the default model
     tcp: tuple[str, int] | None = None
     ws: tuple[str, int] | None = None
     stdio: bool = False
@@ -19,7 +20,6 @@ class DaemonConfig:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     #: Bytes a connection may have unsent before it is unsubscribed with `response/lagged`.
     max_backlog: int = 8 * 1024 * 1024
-    default_model: str = "echo"
     tool_timeout: float = 300.0  # seconds a client has to answer tool/execute
 
     @property

@@ -23,25 +23,43 @@ from ._config import DaemonConfig
 from ._connection import Connection, create_connection
 from ._live import INTERRUPTED, LiveResponse
 from ._models import Model, ModelRegistry, ModelRequest
-from ._models.echo import EchoModel
+from ._models._catalog import Catalog
 from ._store import Store
 from ._tools import ToolChain
+from ._userconfig import ConfigError, UserConfig
+from ._userconfig import load as load_config
 from ._transports import Transport
 
 log = logging.getLogger(__name__)
 
 
 class Daemon:
-    def __init__(self, config: DaemonConfig, store: Store, models: ModelRegistry) -> None:
+    def __init__(self, config: DaemonConfig, store: Store, catalog: Catalog) -> None:
         self.config = config
         self.store = store
-        self.models = models
+        self._catalog = catalog
+        self._models: ModelRegistry | None = None
+        self._config_stamp: tuple[float, int] | None = None
         self.version = __version__
         self.token = secrets.token_urlsafe(32)
         self.connections: set[Connection] = set()
         self.live: dict[str, LiveResponse] = {}
         self.started = time.monotonic()
         self.last_activity = time.monotonic()
+
+    @property
+    def models(self) -> ModelRegistry:
+        """The models, rebuilt when config.toml changed since they were built."""
+        stamp = _stamp(self.config.user_config)
+        if self._models is None or stamp != self._config_stamp:
+            try:
+                self._models = self._catalog.registry(load_config(self.config.user_config))
+            except ConfigError as exc:
+                log.error("%s; keeping the models as they were", exc)
+                if self._models is None:
+                    self._models = self._catalog.registry(UserConfig())
+            self._config_stamp = stamp
+        return self._models
 
     # ---- connections ----------------------------------------------------------
 
@@ -217,7 +235,16 @@ class Daemon:
             await live.interrupt()
         for connection in list(self.connections):
             connection.transport.close()
+        await self._catalog.aclose()
         self.store.close()
+
+
+def _stamp(path: Path) -> tuple[float, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime, stat.st_size
 
 
 def _unknown_conversation(conversation_id: str) -> UnknownConversation:
@@ -241,8 +268,8 @@ def create_daemon(config: DaemonConfig) -> Daemon:
     """Open the store, recover what a crash cut off, and build the model registry."""
     config.database.parent.mkdir(parents=True, exist_ok=True)
     store = Store(config.database)
-    models = ModelRegistry([EchoModel("echo")], default=config.default_model)
-    daemon = Daemon(config, store, models)
+    daemon = Daemon(config, store, Catalog())
+    log.info("models: %s (default %s)", ", ".join(m.id for m in daemon.models.infos()), daemon.models.default.id)
     daemon.recover_interrupted()
     _write_private(config.token_file, daemon.token)
     return daemon

@@ -7,9 +7,11 @@ import sys
 
 from parley import ParleyError, __version__
 
-from . import chat, logs, models, prompt, serve, status, stdio
+from .._userconfig import ConfigError
 
-COMMANDS = [prompt, chat, models, logs, status, serve, stdio]
+from . import chat, keys, logs, models, prompt, serve, status, stdio
+
+COMMANDS = [prompt, chat, models, keys, logs, status, serve, stdio]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(["prompt", *(argv if argv is not None else sys.argv[1:])])
     try:
         return args.run(args) or 0
-    except ParleyError as exc:
+    except (ParleyError, ConfigError) as exc:
         print(f"parley: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

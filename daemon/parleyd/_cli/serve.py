@@ -12,6 +12,7 @@ from parley._framing import DEFAULT_MAX_MESSAGE_SIZE
 from parley._paths import data_dir, socket_path
 
 from .._config import DaemonConfig
+from .._userconfig import config_path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     config = DaemonConfig(
         socket=args.socket or socket_path(),
         database=args.db or data_dir() / "parley.db",
+        user_config=config_path(),
         tcp=args.tcp,
         ws=args.ws,
         stdio=args.stdio,

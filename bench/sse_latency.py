@@ -100,26 +100,23 @@ def _upstream(chunks: int, interval: float, port: multiprocessing.Queue) -> None
 # ---- the daemon ------------------------------------------------------------------------------
 
 
-def _daemon(upstream: str) -> None:
-    """``parley serve`` with the HTTP providers added to its registry (before config wiring exists)."""
-    import parleyd._serve as serve
-    from parleyd._cli import main
-    from parleyd._models import ModelRegistry
-    from parleyd._models._http import AnthropicModel, OpenAIChatModel
+def _config(upstream: str) -> str:
+    """config.toml for a daemon that serves one model per provider, against the upstream."""
+    return f"""
+[[endpoints]]
+name = "bench-openai"
+type = "openai"
+base_url = "{upstream}/v1"
+api_key_env = "BENCH_KEY"
+models = [{{ id = "{MODELS['openai']}", name = "gpt-bench" }}]
 
-    create = serve.create_daemon
-
-    def create_daemon(config):  # type: ignore[no-untyped-def]
-        daemon = create(config)
-        extra = [
-            OpenAIChatModel(MODELS["openai"], "gpt-bench", base_url=upstream + "/v1", api_key="sk-bench"),
-            AnthropicModel(MODELS["anthropic"], "claude-bench", base_url=upstream, api_key="sk-ant-bench"),
-        ]
-        daemon.models = ModelRegistry([*daemon.models._models.values(), *extra], default=daemon.models.default.id)
-        return daemon
-
-    serve.create_daemon = create_daemon
-    sys.exit(main(["serve"]))
+[[endpoints]]
+name = "bench-anthropic"
+type = "anthropic"
+base_url = "{upstream}"
+api_key_env = "BENCH_KEY"
+models = [{{ id = "{MODELS['anthropic']}", name = "claude-bench" }}]
+"""
 
 
 # ---- the client --------------------------------------------------------------------------------
@@ -220,17 +217,11 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="parley-sse-bench-"))
     os.environ["PARLEY_HOME"] = str(home)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "protocol"), str(ROOT / "daemon"), str(ROOT / "tests")]))
+    (home / "config").mkdir(mode=0o700)
+    (home / "config" / "config.toml").write_text(_config(upstream))
+    env = dict(os.environ, BENCH_KEY="sk-bench", PYTHONPATH=os.pathsep.join([str(ROOT / "protocol"), str(ROOT / "daemon")]))
     with open(home / "daemon.log", "wb") as log:
-        daemon = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                f"import sys; sys.path[:0] = {[str(ROOT / 'bench')]!r}; import sse_latency; sse_latency._daemon({upstream!r})",
-            ],
-            env=env,
-            stderr=log,
-        )
+        daemon = subprocess.Popen([sys.executable, "-m", "parleyd", "serve"], env=env, stderr=log)
     try:
         deadline = time.monotonic() + 30
         while True:

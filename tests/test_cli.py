@@ -77,3 +77,8 @@ def test_status_without_a_daemon_says_so(tmp_path):
     idle = DaemonProcess(tmp_path)
     out = parley(idle, "status")
     assert out.returncode == 1 and "no parley daemon listens" in out.stderr
+
+
+def test_option_keys_may_be_written_in_snake_case(daemon):
+    out = parley(daemon, "prompt", "-o", "max_tokens", "5", "hi")  # echo takes no options: the error names it
+    assert out.returncode == 1 and "`maxTokens`" in out.stderr

@@ -10,12 +10,19 @@
             print(chunk, end="")
         again = response.reply("How about Hungary?")
         print(again.text())
+
+        def add(a: int, b: int) -> int:
+            "Add two numbers."
+            return a + b
+
+        print(model.chain("What is 1 + 2?", tools=[add]).text())  # the daemon calls add through this client
 """
 
 from ._builders import assistant, attachment, system, text_of, tool_message, tool_result, user
 from ._client import AsyncClient, AsyncModel, AsyncResponse, Client, Model, Response, connect, connect_async
 from ._errors import *  # noqa: F403
 from ._errors import __doc__ as _errors_doc  # noqa: F401
+from ._toolspec import CancelToolCall, Tool
 from ._types import *  # noqa: F403
 
 __version__ = "0.1.0"
@@ -30,6 +37,9 @@ __all__ = [
     "AsyncModel",
     "Response",
     "AsyncResponse",
+    # tools
+    "Tool",
+    "CancelToolCall",
     # building messages
     "user",
     "assistant",

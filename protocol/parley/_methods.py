@@ -41,6 +41,7 @@ CLIENT_NOTIFICATIONS: dict[str, Method] = {
 DAEMON_NOTIFICATIONS: dict[str, Method] = {
     "response/event": Method(t.AnyEvent, None),  # type: ignore[arg-type]
     "response/lagged": Method(t.LaggedParams, None),
+    "$/cancelRequest": Method(t.CancelRequestParams, None),  # a pending tool/execute is no longer wanted
 }
 
 #: Requests the daemon sends to a client (answered by the client).

@@ -7,6 +7,7 @@ import argparse
 import parley
 
 from ._render import show
+from ._tools import ToolConsole, add_tool_arguments, load_tools, warn_pending
 from .prompt import add_model_arguments, options
 
 
@@ -14,10 +15,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("chat", help="chat with a model at the terminal")
     add_model_arguments(p)
     p.add_argument("--cid", metavar="ID", help="continue the conversation with this id")
+    add_tool_arguments(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    tools = load_tools(args)
+    chain = {}
+    if tools:  # every turn is a chain with these tools: a reply carries them on
+        chain = {"tools": tools, "chain_limit": args.chain_limit, **ToolConsole(yes=args.yes).hooks()}
     with parley.connect(client_name="parley-chat") as client:
         model = client.get_model(args.model)
         print(f"Chatting with {model.model_id}. Type 'exit' or press Ctrl-D to quit; Ctrl-C stops an answer.")
@@ -33,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
             if not line.strip():
                 continue
             if response is None:
-                response = model.prompt(line, system=args.system, options=options(args.option), conversation_id=args.cid)
+                response = model.prompt(line, system=args.system, options=options(args.option), conversation_id=args.cid, **chain)
             else:
                 response = response.reply(line)
             try:
@@ -42,3 +48,5 @@ def run(args: argparse.Namespace) -> int:
                 continue
             except parley.ResponseFailed as exc:
                 print(f"parley: {exc}")
+            if tools:
+                warn_pending(response, args.chain_limit)

@@ -1,4 +1,4 @@
-"""``parley prompt``: send one prompt, stream the answer."""
+"""``parley prompt``: send one prompt, stream the answer; with ``--functions``, a tool chain."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import parley
 
 from ._render import show
+from ._tools import ToolConsole, add_tool_arguments, load_tools, warn_pending
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cid", metavar="ID", help="continue the conversation with this id")
     p.add_argument("-R", "--hide-reasoning", action="store_true", help="do not stream the model's reasoning")
     p.add_argument("--no-stream", action="store_true", help="print the answer once it is complete")
+    add_tool_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -30,9 +32,12 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def options(pairs: list[list[str]]) -> dict | None:
-    """``-o KEY VALUE`` pairs; values that read as JSON (numbers, true, null) are taken as such."""
+    """``-o KEY VALUE`` pairs; values that read as JSON (numbers, true, null) are taken as such.
+    Keys may be written as llm users do, ``max_tokens``: the wire's names are ``maxTokens``."""
     result = {}
     for key, value in pairs:
+        head, *rest = key.split("_")
+        key = head + "".join(word.title() for word in rest)
         try:
             result[key] = json.loads(value)
         except ValueError:
@@ -41,6 +46,7 @@ def options(pairs: list[list[str]]) -> dict | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    tools = load_tools(args)
     text = _prompt_text(args.prompt)
     with parley.connect(client_name="parley-cli") as client:
         conversation_id = args.cid
@@ -48,10 +54,15 @@ def run(args: argparse.Namespace) -> int:
             latest = client.conversations(limit=1)
             conversation_id = latest[0].id if latest else None
         model = client.get_model(args.model)
-        response = model.prompt(
-            text, system=args.system, options=options(args.option), conversation_id=conversation_id, hide_reasoning=args.hide_reasoning
-        )
+        kwargs = {"system": args.system, "options": options(args.option), "conversation_id": conversation_id, "hide_reasoning": args.hide_reasoning}
+        if tools:
+            console = ToolConsole(yes=args.yes)
+            response = model.chain(text, tools=tools, chain_limit=args.chain_limit, **console.hooks(), **kwargs)
+        else:
+            response = model.prompt(text, **kwargs)
         show(response, stream=not args.no_stream)
+        if tools:
+            warn_pending(response, args.chain_limit)
     return 0
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, Unpack
 
 from .. import _serialization
-from .._errors import ConnectionClosed
+from .._errors import ConnectionClosed, RequestCancelled
 from .._serialization import ResponseData
 from .._types import (
     AnyEvent,
@@ -26,22 +25,28 @@ from .._types import (
     ServerInfo,
     TextEvent,
     ToolCallPart,
-    ToolExecuteParams,
+    ToolResultPart,
     Usage,
 )
 from ._base import (
+    CHAIN_LIMIT,
+    AfterCall,
     BaseModel,
     BaseResponse,
+    BeforeCall,
     PromptKwargs,
     ReplyKwargs,
+    Toolbox,
     ToolHandler,
-    prompt_params,
+    execute_result,
+    prompt_request,
+    request_steps,
+    run_steps_async,
     select_model,
-    tool_answer,
     tool_failure,
 )
 from ._connect import Starter, check_initialized, initialize_params, parse_target, transport_class
-from ._core import ClientCore, RequestId
+from ._core import ClientCore, RequestId, ToolRequest
 from ._transports.base import AsyncTransport
 
 
@@ -83,6 +88,7 @@ class AsyncClient:
         self._tool_handler: ToolHandler | None = None
         self._batch = asyncio.Event()  # set, and replaced, each time the reader has taken in some messages
         self._tasks: set[asyncio.Task[None]] = set()
+        self._tool_tasks: dict[RequestId, asyncio.Task[None]] = {}  # the daemon's tool calls, running
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     # ---- the API ------------------------------------------------------------------
@@ -112,7 +118,8 @@ class AsyncClient:
 
     @property
     def tool_handler(self) -> ToolHandler | None:
-        """Called with ``ToolExecuteParams`` when the daemon asks this client to run a tool; may be async."""
+        """Called with ``ToolExecuteParams`` when the daemon asks this client to run a tool that is not
+        a Python function given to ``prompt``/``chain`` (a bare ``ToolSpec``, or tools sent by hand); may be async."""
         return self._tool_handler
 
     @tool_handler.setter
@@ -122,6 +129,8 @@ class AsyncClient:
 
     async def close(self) -> None:
         self._core.connection_lost(ConnectionClosed("the client was closed"))
+        for task in list(self._tool_tasks.values()):
+            task.cancel()
         self._reader.cancel()
         await self._transport.close()
         await asyncio.wait([self._reader])
@@ -134,16 +143,21 @@ class AsyncClient:
 
     # ---- the protocol -------------------------------------------------------------
 
-    async def _start(self, method: str, params: Any, model: str) -> AsyncResponse:
-        started = await self._call(method, params)
+    async def _start(self, method: str, params: Any, model: str, toolbox: Toolbox | None = None) -> AsyncResponse:
+        started = await self._call(method, params, toolbox)
         stream = self._core.open_stream(started.response_id)
         return AsyncResponse(
-            self, id=started.response_id, conversation_id=started.conversation_id, model=model, stream=stream
+            self,
+            id=started.response_id,
+            conversation_id=started.conversation_id,
+            model=model,
+            stream=stream,
+            toolbox=toolbox,
         )
 
-    async def _call(self, method: str, params: Any) -> Any:
+    async def _call(self, method: str, params: Any, toolbox: Toolbox | None = None) -> Any:
         core = self._core
-        request_id = core.request(method, params)
+        request_id = core.request(method, params, toolbox)
         try:
             await self._flush()
             while not core.has_result(request_id):
@@ -167,9 +181,13 @@ class AsyncClient:
                 for body in await self._transport.receive():
                     core.receive(body)
                 await self._flush()
-                for request_id, params in core.tool_requests:
-                    self._spawn(self._run_tool(request_id, params))
+                for request in core.tool_requests:
+                    self._tool_tasks[request.id] = self._spawn(self._run_tool(request))
                 core.tool_requests.clear()
+                for request_id in core.tool_cancels:
+                    if (task := self._tool_tasks.get(request_id)) is not None:
+                        task.cancel()
+                core.tool_cancels.clear()
                 batch, self._batch = self._batch, asyncio.Event()
                 batch.set()
         except Exception as exc:
@@ -178,13 +196,17 @@ class AsyncClient:
             core.connection_lost()
             self._batch.set()
 
-    async def _run_tool(self, request_id: RequestId, params: ToolExecuteParams) -> None:
+    async def _run_tool(self, request: ToolRequest) -> None:
+        """Run one of the daemon's tool calls; the daemon's ``$/cancelRequest`` cancels it."""
         try:
-            output = self._tool_handler(params)  # type: ignore[misc]
-            answer = tool_answer(await output if inspect.isawaitable(output) else output)
-        except Exception as exc:
+            answer: Any = execute_result(await run_steps_async(request_steps(request, self._tool_handler)))
+        except asyncio.CancelledError:
+            answer = RequestCancelled("the daemon cancelled this tool call")
+        except Exception as exc:  # a hook failed
             answer = tool_failure(exc)
-        self._core.answer(request_id, answer)
+        finally:
+            self._tool_tasks.pop(request.id, None)
+        self._core.answer(request.id, answer)
         await self._flush()
 
     async def _flush(self) -> None:
@@ -195,11 +217,12 @@ class AsyncClient:
             self._core.connection_lost(exc)
             raise self._core.closed from exc  # type: ignore[misc]
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run work in the background, holding on to its task until it is done."""
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -209,8 +232,18 @@ class AsyncClient:
 
 class AsyncModel(BaseModel[AsyncClient]):
     async def prompt(self, prompt: str | None = None, **kwargs: Unpack[PromptKwargs]) -> AsyncResponse:
-        """Start a response; it streams while you read it."""
-        return await self._client._start("prompt", prompt_params(self.model_id, prompt, **kwargs), self.model_id)
+        """Start a response; it streams while you read it. ``tools`` may be async functions."""
+        params, toolbox = prompt_request(self.model_id, prompt, **kwargs)
+        return await self._client._start("prompt", params, self.model_id, toolbox)
+
+    async def chain(
+        self, prompt: str | None = None, *, chain_limit: int = CHAIN_LIMIT, **kwargs: Unpack[PromptKwargs]
+    ) -> AsyncResponse:
+        """A prompt whose tool calls the daemon runs, through this client, for up to ``chain_limit`` rounds.
+
+        The calls run in the background as soon as the daemon asks, in parallel.
+        """
+        return await self.prompt(prompt, chain_limit=chain_limit, **kwargs)
 
 
 class AsyncResponse(BaseResponse[AsyncClient]):
@@ -250,8 +283,20 @@ class AsyncResponse(BaseResponse[AsyncClient]):
         return self._usage()
 
     async def tool_calls(self) -> list[ToolCallPart]:
+        """Every tool call of the response, in order (in a chain, the ones already run too)."""
         await self._finish()
         return self._tool_calls()
+
+    async def execute_tool_calls(
+        self, *, before_call: BeforeCall | None = None, after_call: AfterCall | None = None
+    ) -> list[ToolResultPart]:
+        """Run the calls that have no result yet, here, once each and in parallel; their results, in call order."""
+        await self._finish()
+        runs = self._tool_runs(before_call, after_call)
+        todo = [(key, steps) for key, steps in runs if steps is not None]
+        for (key, _), result in zip(todo, await asyncio.gather(*(run_steps_async(s) for _, s in todo)), strict=True):
+            self._executed[key] = result
+        return [self._executed[key] for key, _ in runs]
 
     async def messages(self) -> list[Message]:
         """The output messages, as the daemon stored them."""
@@ -266,10 +311,19 @@ class AsyncResponse(BaseResponse[AsyncClient]):
         return _serialization.to_dict(await self._load())
 
     async def reply(self, prompt: str | None = None, **kwargs: Unpack[ReplyKwargs]) -> AsyncResponse:
-        """Continue the conversation; waits for this response to finish first."""
-        client, method, params = self._reply_request(prompt, **kwargs)
+        """Continue the conversation; waits for this response to finish first.
+
+        When it was given tools, its pending calls run first (``execute_tool_calls``)
+        and their results go with the reply, unless ``tool_results`` are given.
+        """
+        self._reply_client()
         await self._finish()
-        return await client._start(method, params, params.model or self.model)
+        if self._runs_on_reply(kwargs):
+            results = await self.execute_tool_calls(before_call=kwargs.get("before_call"), after_call=kwargs.get("after_call"))
+            if results:
+                kwargs["tool_results"] = results
+        client, method, params, toolbox = self._reply_start(prompt, **kwargs)
+        return await client._start(method, params, params.model or self.model, toolbox)
 
     async def cancel(self) -> str:
         """Stop the response, keeping what arrived; its final status."""

@@ -4,14 +4,16 @@ A client owns a transport. It hands every message body it receives to
 ``ClientCore.receive`` and sends what ``data_to_send`` returns; the core keeps
 everything else: request ids and their results, one ``ResponseStream`` per
 response holding its events in seq order, resubscribing after
-``response/lagged`` (or a gap), and the answers to the daemon's own requests.
+``response/lagged`` (or a gap), and the daemon's own requests (``tool/execute``):
+each is routed to the tools of the response it belongs to, or to the client's
+``tool_handler``, and handed to the IO layer to run.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -20,16 +22,19 @@ from .._errors import (
     InvalidParams,
     MethodNotFound,
     ParleyError,
+    RequestCancelled,
     RequestError,
     request_error_from_wire,
 )
 from .._methods import CLIENT_REQUESTS
 from .._types import (
     AnyEvent,
+    CancelRequestParams,
     DoneEvent,
     ErrorEvent,
     LaggedParams,
     ReasoningEvent,
+    StartedResult,
     SubscribeParams,
     TextEvent,
     ToolCallArgsEvent,
@@ -37,11 +42,21 @@ from .._types import (
     ToolCallPart,
     ToolExecuteParams,
     ToolExecuteResult,
+    ToolResultEvent,
     Usage,
     UsageEvent,
 )
 
 RequestId = int | str
+
+
+class ToolRequest(NamedTuple):
+    """A ``tool/execute`` from the daemon, for the IO layer to run and ``answer``."""
+
+    id: RequestId
+    params: ToolExecuteParams
+    #: The tools of the response it belongs to (a ``_base.Toolbox``); None: the client's ``tool_handler`` answers.
+    toolbox: Any
 
 _encode = msgspec.json.Encoder().encode
 
@@ -120,6 +135,10 @@ class ResponseStream:
                 (name if type(e) is ToolCallNameEvent else args).append(e.chunk)
         return [_tool_call(call_id, "".join(name), "".join(args)) for call_id, (name, args) in calls.items()]
 
+    def tool_result_ids(self) -> set[str]:
+        """The ids of the calls whose results are in the stream (run by the daemon's chain)."""
+        return {e.tool_call_id for e in self.events if type(e) is ToolResultEvent}
+
 
 def _tool_call(call_id: str, name: str, raw: str) -> ToolCallPart:
     """As the daemon assembles it: arguments cut off mid-stream are kept raw in provider_metadata."""
@@ -135,20 +154,31 @@ def _tool_call(call_id: str, name: str, raw: str) -> ToolCallPart:
 class ClientCore:
     def __init__(self) -> None:
         self.closed: ConnectionClosed | None = None
-        #: When False, ``tool/execute`` is answered -32601 here; when True it waits in ``tool_requests``.
+        #: Whether a ``tool/execute`` for a response with no toolbox waits in ``tool_requests`` for the
+        #: client's ``tool_handler``; when False it is answered -32601 here.
         self.handles_tools = False
-        self.tool_requests: list[tuple[RequestId, ToolExecuteParams]] = []
+        #: The daemon's ``tool/execute`` requests, in order, for the IO layer to run and ``answer``.
+        self.tool_requests: list[ToolRequest] = []
+        #: Ids of requests handed out in ``tool_requests`` that the daemon cancelled (``$/cancelRequest``).
+        self.tool_cancels: list[RequestId] = []
+        self._toolboxes: dict[str, Any] = {}  # response id -> the tools its tool/execute requests go to
+        self._unanswered: set[RequestId] = set()  # tool/execute requests queued or running
         self._next_id = 1
-        self._pending: dict[RequestId, tuple[Any, ResponseStream | None]] = {}  # id -> (decode, resubscribed stream)
+        # id -> (decode, resubscribed stream, toolbox of a prompt or reply)
+        self._pending: dict[RequestId, tuple[Any, ResponseStream | None, Any]] = {}
         self._results: dict[RequestId, Any] = {}
         self._streams: dict[str, ResponseStream] = {}
         self._outbox: list[bytes] = []
 
     # ---- what the client asks for ---------------------------------------------
 
-    def request(self, method: str, params: Any) -> RequestId:
-        """Queue a request; its result becomes available through ``take_result``."""
-        return self._request(method, params, None)
+    def request(self, method: str, params: Any, toolbox: Any = None) -> RequestId:
+        """Queue a request; its result becomes available through ``take_result``.
+
+        A ``prompt`` or ``reply`` may carry the toolbox of its tools: from the moment
+        its answer arrives, the daemon's ``tool/execute`` for that response go to it.
+        """
+        return self._request(method, params, None, toolbox)
 
     def has_result(self, request_id: RequestId) -> bool:
         return request_id in self._results or self.closed is not None
@@ -176,6 +206,7 @@ class ClientCore:
 
     def answer(self, request_id: RequestId, result: ToolExecuteResult | RequestError) -> None:
         """Answer one of the daemon's requests."""
+        self._unanswered.discard(request_id)
         if isinstance(result, RequestError):
             self._send({"jsonrpc": "2.0", "id": request_id, "error": result.to_wire()})
         else:
@@ -210,6 +241,7 @@ class ClientCore:
             stream.last_seq = seq
             if type(event) is DoneEvent:
                 stream.done = event
+                self._toolboxes.pop(stream.response_id, None)  # no tool/execute comes after done
                 if stream.claimed:
                     del self._streams[stream.response_id]
         elif seq > stream.last_seq + 1 and not stream.resyncing:
@@ -228,6 +260,8 @@ class ClientCore:
             self._skip_event(message.params)
         elif message.method == "response/lagged":
             self._receive_lagged(message.params)
+        elif message.method == "$/cancelRequest":
+            self._receive_cancel(message.params)
         elif message.id is not None:
             self._receive_request(message.id, message.method, message.params)
 
@@ -258,7 +292,7 @@ class ClientCore:
         pending = self._pending.pop(request_id, None) if request_id is not None else None
         if request_id is None or pending is None:
             return  # abandoned, or not ours
-        decode, resubscribed = pending
+        decode, resubscribed, toolbox = pending
         if message.error is not None:
             result: Any = request_error_from_wire(message.error)
         else:
@@ -266,6 +300,10 @@ class ClientCore:
                 result = decode(message.result)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 result = ParleyError(f"the daemon sent an invalid result: {exc}")
+        if toolbox is not None and isinstance(result, StartedResult):
+            stream = self._streams.get(result.response_id)
+            if stream is None or stream.done is None:
+                self._toolboxes[result.response_id] = toolbox
         if resubscribed is None:
             self._results[request_id] = result
         elif isinstance(result, ParleyError):
@@ -274,14 +312,32 @@ class ClientCore:
             resubscribed.resyncing = False
 
     def _receive_request(self, request_id: RequestId, method: str, raw: msgspec.Raw) -> None:
-        if method == "tool/execute" and self.handles_tools:
-            try:
-                params = msgspec.json.decode(raw, type=ToolExecuteParams)
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                return self.answer(request_id, InvalidParams(f"invalid tool/execute params: {exc}"))
-            self.tool_requests.append((request_id, params))
+        if method != "tool/execute" or not (self.handles_tools or self._toolboxes):
+            return self.answer(request_id, MethodNotFound(f"this client does not handle {method}"))
+        try:
+            params = msgspec.json.decode(raw, type=ToolExecuteParams)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return self.answer(request_id, InvalidParams(f"invalid tool/execute params: {exc}"))
+        toolbox = self._toolboxes.get(params.response_id)
+        if toolbox is None and not self.handles_tools:
+            return self.answer(request_id, MethodNotFound(f"this client has no tools for response {params.response_id}"))
+        self._unanswered.add(request_id)
+        self.tool_requests.append(ToolRequest(request_id, params, toolbox))
+
+    def _receive_cancel(self, raw: msgspec.Raw) -> None:
+        """The daemon gave up on one of its requests: drop it if it has not started, else tell the IO layer."""
+        try:
+            request_id = msgspec.json.decode(raw, type=CancelRequestParams).id
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return
+        if request_id not in self._unanswered:
+            return
+        queued = next((r for r in self.tool_requests if r.id == request_id), None)
+        if queued is not None:
+            self.tool_requests.remove(queued)
+            self.answer(request_id, RequestCancelled("the daemon cancelled this tool call"))
         else:
-            self.answer(request_id, MethodNotFound(f"this client does not handle {method}"))
+            self.tool_cancels.append(request_id)
 
     def connection_lost(self, exc: BaseException | None = None) -> None:
         """The connection ended: every wait ends with ``ConnectionClosed``."""
@@ -290,6 +346,7 @@ class ClientCore:
         reason = f": {exc}" if exc else ""
         self.closed = ConnectionClosed(f"the connection to the daemon ended{reason}")
         self._pending.clear()
+        self._toolboxes.clear()
         for stream in self._streams.values():
             if stream.done is None:
                 stream.failure = self.closed
@@ -305,12 +362,12 @@ class ClientCore:
     def _subscribe(self, stream: ResponseStream) -> None:
         """Ask for the events after the last one this client has: the replay fills any gap."""
         params = SubscribeParams(response_id=stream.response_id, after_seq=stream.last_seq)
-        self._request("response/subscribe", params, stream)
+        self._request("response/subscribe", params, stream, None)
 
-    def _request(self, method: str, params: Any, resubscribed: ResponseStream | None) -> RequestId:
+    def _request(self, method: str, params: Any, resubscribed: ResponseStream | None, toolbox: Any) -> RequestId:
         request_id = self._next_id
         self._next_id += 1
-        self._pending[request_id] = (_decoder(CLIENT_REQUESTS[method].result), resubscribed)
+        self._pending[request_id] = (_decoder(CLIENT_REQUESTS[method].result), resubscribed, toolbox)
         self._send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
         return request_id
 

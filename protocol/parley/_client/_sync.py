@@ -1,4 +1,8 @@
-"""The blocking client: no threads; it reads from the socket only while a caller waits."""
+"""The blocking client: no threads; it reads from the socket only while a caller waits.
+
+The daemon's tool calls (``tool/execute``, for a chain) run while a caller reads
+a response (``stream_events``, ``text()``…), one after the other, in that thread.
+"""
 
 from __future__ import annotations
 
@@ -26,17 +30,24 @@ from .._types import (
     ServerInfo,
     TextEvent,
     ToolCallPart,
+    ToolResultPart,
     Usage,
 )
 from ._base import (
+    CHAIN_LIMIT,
+    AfterCall,
     BaseModel,
     BaseResponse,
+    BeforeCall,
     PromptKwargs,
     ReplyKwargs,
+    Toolbox,
     ToolHandler,
-    prompt_params,
+    execute_result,
+    prompt_request,
+    request_steps,
+    run_steps,
     select_model,
-    tool_answer,
     tool_failure,
 )
 from ._connect import Starter, check_initialized, initialize_params, parse_target, transport_class
@@ -113,7 +124,8 @@ class Client:
 
     @property
     def tool_handler(self) -> ToolHandler | None:
-        """Called with ``ToolExecuteParams`` when the daemon asks this client to run a tool."""
+        """Called with ``ToolExecuteParams`` when the daemon asks this client to run a tool that is not
+        a Python function given to ``prompt``/``chain`` (a bare ``ToolSpec``, or tools sent by hand)."""
         return self._tool_handler
 
     @tool_handler.setter
@@ -133,16 +145,21 @@ class Client:
 
     # ---- the protocol -------------------------------------------------------------
 
-    def _start(self, method: str, params: Any, model: str) -> Response:
-        started = self._call(method, params)
+    def _start(self, method: str, params: Any, model: str, toolbox: Toolbox | None = None) -> Response:
+        started = self._call(method, params, toolbox)
         stream = self._core.open_stream(started.response_id)
         return Response(
-            self, id=started.response_id, conversation_id=started.conversation_id, model=model, stream=stream
+            self,
+            id=started.response_id,
+            conversation_id=started.conversation_id,
+            model=model,
+            stream=stream,
+            toolbox=toolbox,
         )
 
-    def _call(self, method: str, params: Any) -> Any:
+    def _call(self, method: str, params: Any, toolbox: Toolbox | None = None) -> Any:
         core = self._core
-        request_id = core.request(method, params)
+        request_id = core.request(method, params, toolbox)
         try:
             self._flush()
             while not core.has_result(request_id):
@@ -154,9 +171,17 @@ class Client:
             raise
         return core.take_result(request_id)
 
-    def _receive(self) -> None:
-        """Read what has arrived (at least one message) and act on it."""
+    def _receive(self, *, tools: bool = False) -> None:
+        """Read what has arrived (at least one message) and act on it.
+
+        With ``tools`` (a wait on a response stream: only a stream needs them), run
+        the daemon's tool calls that arrived instead, if any: after the reader has
+        had the events that came before them, and never inside a plain request.
+        """
         core = self._core
+        if tools and core.tool_requests:
+            self._run_tools()
+            return
         if core.closed is not None:
             raise core.closed
         try:
@@ -168,18 +193,18 @@ class Client:
         for body in bodies:
             receive(body)
         self._flush()
-        if core.tool_requests:
-            self._run_tools()
+        core.tool_cancels.clear()  # a tool here runs to its end before the next read: nothing to stop
 
     def _run_tools(self) -> None:
+        """Run the daemon's tool calls one after the other, answering each as it ends."""
         requests = self._core.tool_requests
         while requests:
-            request_id, params = requests.pop(0)
+            request = requests.pop(0)
             try:
-                answer = tool_answer(self._tool_handler(params))  # type: ignore[misc]
-            except Exception as exc:
+                answer = execute_result(run_steps(request_steps(request, self._tool_handler)))
+            except Exception as exc:  # a hook failed
                 answer = tool_failure(exc)
-            self._core.answer(request_id, answer)
+            self._core.answer(request.id, answer)
             self._flush()
 
     def _flush(self) -> None:
@@ -193,8 +218,22 @@ class Client:
 
 class Model(BaseModel[Client]):
     def prompt(self, prompt: str | None = None, **kwargs: Unpack[PromptKwargs]) -> Response:
-        """Start a response; it streams while you read it."""
-        return self._client._start("prompt", prompt_params(self.model_id, prompt, **kwargs), self.model_id)
+        """Start a response; it streams while you read it.
+
+        ``tools`` are typed functions (or ``Tool``/``ToolSpec``). With the default
+        ``chain_limit`` of 1 the model runs one round: its calls are left in
+        ``tool_calls()`` for ``execute_tool_calls()`` or ``reply()``.
+        """
+        params, toolbox = prompt_request(self.model_id, prompt, **kwargs)
+        return self._client._start("prompt", params, self.model_id, toolbox)
+
+    def chain(self, prompt: str | None = None, *, chain_limit: int = CHAIN_LIMIT, **kwargs: Unpack[PromptKwargs]) -> Response:
+        """A prompt whose tool calls the daemon runs, through this client, for up to ``chain_limit`` rounds.
+
+        The calls run while you read the response (``before_call`` may refuse one);
+        all the rounds are one response: ``text()`` is the text of every round.
+        """
+        return self.prompt(prompt, chain_limit=chain_limit, **kwargs)
 
 
 class Response(BaseResponse[Client]):
@@ -206,7 +245,7 @@ class Response(BaseResponse[Client]):
                 seen += len(batch)
                 yield from batch
             else:
-                self._client._receive()  # type: ignore[union-attr]
+                self._client._receive(tools=True)  # type: ignore[union-attr]
 
     def __iter__(self) -> Iterator[str]:
         """The text chunks as they arrive (all of the text at once for a detached response)."""
@@ -233,8 +272,23 @@ class Response(BaseResponse[Client]):
         return self._usage()
 
     def tool_calls(self) -> list[ToolCallPart]:
+        """Every tool call of the response, in order (in a chain, the ones already run too)."""
         self._finish()
         return self._tool_calls()
+
+    def execute_tool_calls(
+        self, *, before_call: BeforeCall | None = None, after_call: AfterCall | None = None
+    ) -> list[ToolResultPart]:
+        """Run the calls that have no result yet, here, once each; their results, in call order.
+
+        The hooks default to those given to ``prompt``.
+        """
+        self._finish()
+        runs = self._tool_runs(before_call, after_call)
+        for key, steps in runs:
+            if steps is not None:
+                self._executed[key] = run_steps(steps)
+        return [self._executed[key] for key, _ in runs]
 
     def messages(self) -> list[Message]:
         """The output messages, as the daemon stored them."""
@@ -249,10 +303,19 @@ class Response(BaseResponse[Client]):
         return _serialization.to_dict(self._load())
 
     def reply(self, prompt: str | None = None, **kwargs: Unpack[ReplyKwargs]) -> Response:
-        """Continue the conversation; waits for this response to finish first."""
-        client, method, params = self._reply_request(prompt, **kwargs)
+        """Continue the conversation; waits for this response to finish first.
+
+        When it was given tools, its pending calls run first (``execute_tool_calls``)
+        and their results go with the reply, unless ``tool_results`` are given.
+        """
+        self._reply_client()
         self._finish()
-        return client._start(method, params, params.model or self.model)
+        if self._runs_on_reply(kwargs):
+            results = self.execute_tool_calls(before_call=kwargs.get("before_call"), after_call=kwargs.get("after_call"))
+            if results:
+                kwargs["tool_results"] = results
+        client, method, params, toolbox = self._reply_start(prompt, **kwargs)
+        return client._start(method, params, params.model or self.model, toolbox)
 
     def cancel(self) -> str:
         """Stop the response, keeping what arrived; its final status."""
@@ -261,7 +324,7 @@ class Response(BaseResponse[Client]):
 
     def _finish(self) -> None:
         while self._running():
-            self._client._receive()  # type: ignore[union-attr]
+            self._client._receive(tools=True)  # type: ignore[union-attr]
 
     def _load(self) -> ResponseData:
         if self._data is None:

@@ -10,7 +10,7 @@ import re
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import httpx
 import msgspec
@@ -29,6 +29,7 @@ from ._errors import (
     failure_from_error,
     failure_from_exception,
 )
+from ._sse import SSEDecoder
 
 log = logging.getLogger("parleyd.models.http")
 
@@ -266,6 +267,40 @@ class HTTPModel(Model):
                 "model %s: %s (%s); retry %d of %d in %.2fs", self.id, failure.kind, failure.message, attempt, self.retry.max_retries, delay
             )
             await asyncio.sleep(delay)
+
+
+class StreamState(Protocol):
+    """A provider's reading of one streamed response: its events, and whether its end has come."""
+
+    done: bool
+
+    def event(self, name: str, data: str) -> Iterable[AnyEvent]: ...
+
+    def end(self) -> Iterable[AnyEvent]: ...
+
+
+async def sse_events(response: httpx.Response, state: StreamState) -> AsyncIterator[AnyEvent]:
+    """Feed a response's server-sent events to ``state`` and yield what it makes of them.
+
+    Reading stops at the stream's own end (``state.done``); the rest of the body is then
+    drained, so that the connection goes back to the pool.
+    """
+    decoder = SSEDecoder()
+    chunks = response.aiter_bytes()
+    async for raw in chunks:
+        for sse in decoder.feed(raw):
+            for event in state.event(sse.event, sse.data):
+                yield event
+        if state.done:
+            break
+    else:
+        for sse in decoder.close():
+            for event in state.event(sse.event, sse.data):
+                yield event
+    for event in state.end():
+        yield event
+    if state.done:
+        await drain(chunks)
 
 
 async def drain(chunks: AsyncIterator[bytes], limit: float = 1.0) -> None:

@@ -10,7 +10,6 @@ stream ends is still dispatched, because some servers end that way.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -109,13 +108,3 @@ class SSEDecoder:
         self._event = ""
         self._data = []
         return event
-
-
-async def aiter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[ServerSentEvent]:
-    """The events of a byte stream, each as soon as its blank line arrives."""
-    decoder = SSEDecoder()
-    async for chunk in chunks:
-        for event in decoder.feed(chunk):
-            yield event
-    for event in decoder.close():
-        yield event

@@ -55,13 +55,12 @@ from ._attachments import accepts, load
 from ._model import (
     HTTPModel,
     assign_tool_ids,
-    drain,
     is_server_call,
     opt,
     options_struct,
     paired_tool_ids,
+    sse_events,
 )
-from ._sse import SSEDecoder
 
 API_VERSION = "2023-06-01"
 WEB_SEARCH_TOOL = "web_search_20250305"
@@ -304,22 +303,8 @@ class AnthropicModel(HTTPModel):
 
     async def _events(self, response: httpx.Response) -> AsyncIterator[AnyEvent]:
         state = _StreamState(self)
-        decoder = SSEDecoder()
-        chunks = response.aiter_bytes()
-        async for raw in chunks:
-            for sse in decoder.feed(raw):
-                for event in state.event(sse.event, sse.data):
-                    yield event
-            if state.done:
-                break
-        else:
-            for sse in decoder.close():
-                for event in state.event(sse.event, sse.data):
-                    yield event
-        for event in state.end():
+        async for event in sse_events(response, state):
             yield event
-        if state.done:
-            await drain(chunks)
 
 
 def _assistant_blocks(message: Message, paired: set[str]) -> list[dict[str, Any]]:

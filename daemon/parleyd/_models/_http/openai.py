@@ -47,14 +47,13 @@ from ._attachments import accepts, load
 from ._model import (
     HTTPModel,
     assign_tool_ids,
-    drain,
     is_server_call,
     json_args,
     opt,
     options_struct,
     paired_tool_ids,
+    sse_events,
 )
-from ._sse import SSEDecoder
 
 OPTION_TYPES: dict[str, Any] = {
     "temperature": Annotated[float, Meta(ge=0, le=2)],
@@ -299,22 +298,8 @@ class OpenAIChatModel(HTTPModel):
             for event in state.completion(await response.aread()):
                 yield event
             return
-        decoder = SSEDecoder()
-        chunks = response.aiter_bytes()
-        async for raw in chunks:
-            for sse in decoder.feed(raw):
-                for event in state.event(sse.event, sse.data):
-                    yield event
-            if state.done:
-                break
-        else:
-            for sse in decoder.close():
-                for event in state.event(sse.event, sse.data):
-                    yield event
-        for event in state.end():
+        async for event in sse_events(response, state):
             yield event
-        if state.done:
-            await drain(chunks)
 
 
 class _Call:

@@ -385,7 +385,7 @@ async def test_web_search_as_server_executed_tool_call_and_result(replay, model)
     events, failure = await run(model, question, options=options(model, webSearch=True, webSearchMaxUses=3))
     assert failure is None
     assert replay.requests[0].json()["tools"] == [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}]
-    assert ToolCallNameEvent(chunk="web_search", tool_call_id="srvtoolu_014hJH82Qum7Td6UV8gDXThB") in events
+    assert ToolCallNameEvent(chunk="web_search", tool_call_id="srvtoolu_014hJH82Qum7Td6UV8gDXThB", server_executed=True) in events
     result = next(e for e in events if isinstance(e, ToolResultEvent))
     assert result.server_executed and result.name == "web_search" and result.tool_call_id == "srvtoolu_014hJH82Qum7Td6UV8gDXThB"
     assert json.loads(result.output) == SEARCH_RESULTS

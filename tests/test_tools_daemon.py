@@ -180,3 +180,21 @@ async def test_an_unanswered_tool_call_times_out(impatient_daemon):
     assert "within 0.5 s" in result["exception"]
     assert events[-1]["status"] == "completed"
     await asyncio.sleep(0)
+
+
+async def test_calls_the_provider_runs_are_not_sent_to_the_client(daemon):
+    conn = await daemon.connect("unix")
+    search = [
+        {"type": "tool_call_name", "chunk": "web_search", "toolCallId": "srvtoolu_1", "serverExecuted": True},
+        {"type": "tool_call_args", "chunk": '{"query": "parley"}', "toolCallId": "srvtoolu_1"},
+        {"type": "tool_result", "toolCallId": "srvtoolu_1", "name": "web_search", "output": "3 results", "serverExecuted": True},
+        {"type": "text", "chunk": "Found it."},
+    ]
+    started = await conn.request("prompt", {"prompt": rounds(search), "tools": [ADD], "chainLimit": 3})
+    events = await conn.until_done(started["responseId"])
+    assert events[0]["serverExecuted"] is True
+    assert tool_requests(conn) == [] and events[-1]["status"] == "completed"
+    record = await conn.request("response/get", {"responseId": started["responseId"]})
+    assert [m["role"] for m in record["messages"]] == ["assistant"], "no second round: nothing was left for the client"
+    call = record["messages"][0]["parts"][0]
+    assert call == {"type": "tool_call", "name": "web_search", "arguments": {"query": "parley"}, "toolCallId": "srvtoolu_1", "serverExecuted": True}

@@ -86,7 +86,10 @@ class Assembler:
             if event.provider_metadata:
                 draft.fields.setdefault("provider_metadata", {}).update(event.provider_metadata)
         elif isinstance(event, ToolCallNameEvent):
-            self._chunk(event, "tool_call", event.tool_call_id).chunks.append(event.chunk)
+            draft = self._chunk(event, "tool_call", event.tool_call_id)
+            draft.chunks.append(event.chunk)
+            if event.server_executed:
+                draft.fields["server_executed"] = True
         elif isinstance(event, ToolCallArgsEvent):
             self._chunk(event, "tool_call", event.tool_call_id).args.append(event.chunk)
         elif isinstance(event, ToolResultEvent):
@@ -146,10 +149,13 @@ def _part(draft: _Draft) -> AnyPart:
             arguments = json.loads(raw) if raw.strip() else {}
         except ValueError:
             arguments = None
+        server_executed = draft.fields.get("server_executed", False)
         if isinstance(arguments, dict):
-            return ToolCallPart(name=text, arguments=arguments, tool_call_id=draft.key)
+            return ToolCallPart(name=text, arguments=arguments, tool_call_id=draft.key, server_executed=server_executed)
         # Cut off mid-stream (cancel, crash): keep what arrived rather than lose it.
-        return ToolCallPart(name=text, tool_call_id=draft.key, provider_metadata={"parley": {"partialArguments": raw}})
+        return ToolCallPart(
+            name=text, tool_call_id=draft.key, server_executed=server_executed, provider_metadata={"parley": {"partialArguments": raw}}
+        )
     event = draft.fields["event"]
     if draft.kind == "tool_result":
         return ToolResultPart(

@@ -153,6 +153,7 @@ class ReasoningEvent(Event, tag="reasoning"):
 class ToolCallNameEvent(Event, tag="tool_call_name"):
     chunk: str
     tool_call_id: str
+    server_executed: bool = False  # the provider runs this call itself (e.g. web search)
     part_index: int = -1
     message_index: int = -1
 

@@ -476,7 +476,7 @@ class _StreamState:
             if btype != "tool_use":
                 self.server_tools[block.id] = block.name or ""
             block.input = content.get("input")
-            return [ToolCallNameEvent(chunk=block.name or "", tool_call_id=block.id)]
+            return [ToolCallNameEvent(chunk=block.name or "", tool_call_id=block.id, server_executed=btype != "tool_use")]
         if btype.endswith("_tool_result"):
             tool_use_id = content.get("tool_use_id", "")
             result = content.get("content")

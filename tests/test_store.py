@@ -406,3 +406,12 @@ def test_a_file_from_a_newer_parleyd_is_refused(path: Path) -> None:
     conn.close()
     with pytest.raises(SchemaError, match="schema version 999"):
         Store(path)
+
+
+def test_the_daemons_timestamps_strictly_increase():
+    """Ties in updatedAt would make `conversations/list {before}` skip a conversation."""
+    from parleyd._clock import now
+
+    stamps = [now() for _ in range(2000)]  # far more than one per millisecond
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    assert all(len(s) == len("2026-11-21T09:00:00.123Z") and s.endswith("Z") for s in stamps)

@@ -415,3 +415,18 @@ def test_the_daemons_timestamps_strictly_increase():
     stamps = [now() for _ in range(2000)]  # far more than one per millisecond
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
     assert all(len(s) == len("2026-11-21T09:00:00.123Z") and s.endswith("Z") for s in stamps)
+
+
+def test_response_tip_and_exists(tmp_path):
+    from parley import assistant, user
+    from parleyd._store import Store
+
+    store = Store(tmp_path / "tips.db")
+    tip = store.put_chain([user("q")])
+    store.create_conversation("c", title="t", model="echo", created_at="2026-01-01T00:00:00.000Z")
+    store.start_response(response_id="r", conversation_id="c", model="echo", input_tip=tip, system=None, options=None, created_at="2026-01-01T00:00:00.000Z")
+    assert store.response_exists("r") and not store.response_exists("nope")
+    assert store.response_tip("r") == tip, "while it runs: its input"
+    store.finish_response("r", status="completed", output=[assistant("a")], usage=None, error=None, duration_ms=1)
+    assert [m.role for m in store.get_chain(store.response_tip("r"))] == ["user", "assistant"]
+    assert store.response_tip("nope") is None

@@ -178,7 +178,7 @@ class Daemon:
                 lambda: live.subscribers.add(connection) if live.status == "running" else None,
             )
             return
-        if self.store.get_response(response_id) is None:
+        if not self.store.response_exists(response_id):
             raise UnknownResponse(f"unknown response {response_id!r}", data={"responseId": response_id})
         stored = self.store.read_events(response_id, after_seq)
         connection.catch_up(

@@ -95,12 +95,11 @@ def reply(conn: Connection, params: ReplyParams) -> StartedResult:
         messages.append(user(*_content(params.prompt, params.attachments)))
     if not messages:
         raise InvalidParams("a reply needs one of `prompt`, `messages`, `attachments` or `toolResults`")
-    chain = parent.prompt.messages + parent.messages
     live = daemon.start_response(
         conn,
         model=model,
-        new_messages=chain + messages,  # the graph stores only what is new
-        history_tip=None,
+        new_messages=messages,
+        history_tip=daemon.store.response_tip(parent.id),  # the parent's whole chain: its input and output
         conversation_id=parent.conversation_id,
         system=parent.prompt.system,
         options=params.options if params.options is not None else parent.prompt.options,

@@ -252,6 +252,14 @@ class Store:
             error=_load(row["error"], ErrorInfo),
         )
 
+    def response_exists(self, response_id: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM responses WHERE id = ?", (response_id,)).fetchone() is not None
+
+    def response_tip(self, response_id: str) -> str | None:
+        """The tip of a response's whole chain, its input and output: what a reply continues."""
+        row = self._conn.execute("SELECT coalesce(output_tip, input_tip) FROM responses WHERE id = ?", (response_id,)).fetchone()
+        return row[0] if row else None
+
     def running_response_ids(self) -> list[str]:
         """Responses still marked running: after a crash, the ones to record as interrupted."""
         rows = self._conn.execute("SELECT id FROM responses WHERE status = 'running' ORDER BY rowid")

@@ -191,19 +191,21 @@ class Connection(JsonRPCProtocol):
         log.info("connection %s lags on %s at seq %d", self.client_name, response_id, last_seq)
         self._send_data({"jsonrpc": "2.0", "method": "response/lagged", "params": LaggedParams(response_id=response_id, last_seq=last_seq)})
 
-    def catch_up(self, response_id: str, read: Callable[[int], Sequence[bytes]], after_seq: int, then: Callable[[], None]) -> None:
+    def catch_up(self, response_id: str, events: Sequence[bytes], base: int, after_seq: int, then: Callable[[], None]) -> None:
         """Send the events after ``after_seq`` at the client's pace, then call ``then``.
 
-        ``read(cursor)`` returns the next events after seq ``cursor``; when it
-        returns none, ``then`` runs in the same step, so no event can slip
-        between the replay and what follows it.
+        ``events[i]`` is the event of seq ``base + i + 1``; the list may grow
+        meanwhile (a live response's log). Once it holds no more, ``then`` runs
+        in the same step, so no event can slip between the replay and what
+        follows it.
         """
         self.stop_catch_up(response_id)
-        self._catch_ups[response_id] = asyncio.get_running_loop().create_task(self._catch_up(response_id, read, after_seq, then))
+        replay = self._catch_up(response_id, events, base, after_seq, then)
+        self._catch_ups[response_id] = asyncio.get_running_loop().create_task(replay)
 
-    async def _catch_up(self, response_id: str, read: Callable[[int], Sequence[bytes]], cursor: int, then: Callable[[], None]) -> None:
+    async def _catch_up(self, response_id: str, events: Sequence[bytes], base: int, cursor: int, then: Callable[[], None]) -> None:
         try:
-            while batch := read(cursor):
+            while batch := events[cursor - base : cursor - base + _REPLAY_BATCH]:
                 for params in batch:
                     self.transport.send(event_message(params))
                 cursor += len(batch)

@@ -166,24 +166,19 @@ class Daemon:
 
     def subscribe(self, connection: Connection, response_id: str, after_seq: int) -> None:
         """Replay the events after ``after_seq``, then go live: no gap, no duplicate."""
-        connection.stop_catch_up(response_id)
         live = self.live.get(response_id)
         if live is not None:
             live.subscribers.discard(connection)
-            events = live.log
-            connection.catch_up(
-                response_id,
-                lambda cursor: events[cursor : cursor + 512],
-                after_seq,
-                lambda: live.subscribers.add(connection) if live.status == "running" else None,
-            )
+
+            def go_live() -> None:
+                if live.status == "running":
+                    live.subscribers.add(connection)
+
+            connection.catch_up(response_id, live.log, 0, after_seq, go_live)
             return
         if not self.store.response_exists(response_id):
             raise UnknownResponse(f"unknown response {response_id!r}", data={"responseId": response_id})
-        stored = self.store.read_events(response_id, after_seq)
-        connection.catch_up(
-            response_id, lambda cursor: stored[cursor - after_seq : cursor - after_seq + 512], after_seq, lambda: None
-        )
+        connection.catch_up(response_id, self.store.read_events(response_id, after_seq), after_seq, after_seq, lambda: None)
 
     def unsubscribe(self, connection: Connection, response_id: str) -> None:
         connection.stop_catch_up(response_id)

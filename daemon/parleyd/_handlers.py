@@ -35,9 +35,11 @@ from parley._types import (
     ServerInfo,
     StartedResult,
     SubscribeParams,
+    WorkerStatus,
 )
 
 from ._connection import Connection
+from ._models._worker import rss_bytes
 
 
 def initialize(conn: Connection, params: InitializeParams) -> InitializeResult:
@@ -154,6 +156,12 @@ def daemon_status(conn: Connection, params: NoParams) -> DaemonStatus:
         uptime_s=round(daemon.uptime(), 3),
         connections=len(daemon.connections),
         running_responses=len(daemon.live),
+        rss_bytes=rss_bytes(),
+        workers=[
+            WorkerStatus(model=model.id, state=w.state, pid=w.pid, rss_bytes=w.rss_bytes, loaded_at=w.loaded_at, crashes=w.crashes, details=w.info)
+            for model in daemon.models
+            if model.worker is not None and (w := model.worker.status()) is not None
+        ],
     )
 
 

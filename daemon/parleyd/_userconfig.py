@@ -16,6 +16,10 @@
     path = "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"   # its id: the file name, unless `id` is given
     aliases = ["qwen"]
 
+    [local]
+    unload_after = 900        # seconds a local model may sit idle before its worker exits; 0: never
+    extra_buffers = "auto"    # llama.cpp's weight repacking: "auto" (off on AMX CPUs), "on", "off"
+
 It is validated once, when read; the CLI edits it line by line, so comments stay.
 """
 
@@ -24,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -54,11 +58,19 @@ class GGUFEntry(msgspec.Struct, forbid_unknown_fields=True):
     aliases: list[str] = []
 
 
+class LocalSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How every local model runs (each in its own worker process)."""
+
+    unload_after: Annotated[float, msgspec.Meta(ge=0)] = 900.0
+    extra_buffers: Literal["auto", "on", "off"] = "auto"
+
+
 class UserConfig(msgspec.Struct, forbid_unknown_fields=True):
     default_model: str | None = None
     aliases: dict[str, str] = {}
     endpoints: list[Endpoint] = []
     gguf: list[GGUFEntry] = []
+    local: LocalSettings = LocalSettings()
 
 
 class ConfigError(Exception):

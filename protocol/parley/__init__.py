@@ -111,6 +111,7 @@ __all__ = [
     "ModelCapabilities",
     "ModelInfo",
     "DaemonStatus",
+    "WorkerStatus",
     # params and results
     "ClientInfo",
     "InitializeParams",

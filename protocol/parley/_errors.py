@@ -38,6 +38,7 @@ ERROR_KINDS: dict[str, str] = {
     "timeout": "the provider stopped answering",
     "provider_error": "the provider reported an error of its own",
     "model_error": "the model failed (a local model, or a scripted error)",
+    "model_crashed": "the model's worker process died (a crash, an OOM kill); retryable: the next prompt starts a new one",
     "tool_client_disconnected": "the client that declared the tools disconnected during a tool chain",
     "internal": "a daemon bug; details only in the daemon's log",
     "interrupted": "the daemon stopped while the response was running",

@@ -386,13 +386,27 @@ class CancelRequestParams(Input):
     id: int | str
 
 
-class DaemonStatus(Output):
+class WorkerStatus(Output, omit_defaults=False):
+    """A model's worker process (local models run in one each)."""
+
+    model: str
+    state: Literal["starting", "ready", "busy", "backing_off"]
+    pid: int | None = None
+    rss_bytes: int | None = None
+    loaded_at: str | None = None
+    crashes: int = 0  # in a row, since the last job that finished
+    details: dict[str, Any] = {}
+
+
+class DaemonStatus(Output, omit_defaults=False):
     pid: int
     version: str
     socket: str | None
     uptime_s: float
     connections: int
     running_responses: int
+    rss_bytes: int | None = None
+    workers: list[WorkerStatus] = []
 
 
 class ToolExecuteParams(Output):

@@ -8,7 +8,7 @@ import parley
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("status", help="show the running daemon: pid, socket, uptime, connections")
+    p = sub.add_parser("status", help="show the running daemon: pid, socket, uptime, connections, model workers")
     p.set_defaults(run=run)
 
 
@@ -20,7 +20,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"uptime:      {_duration(status.uptime_s)}")
     print(f"connections: {status.connections} (this one included)")
     print(f"running:     {status.running_responses} response(s)")
+    print(f"memory:      {_size(status.rss_bytes)}")
+    if not status.workers:
+        print("workers:     none (a local model starts one at its first prompt)")
+    for worker in status.workers:
+        loaded = f", loaded {worker.loaded_at}" if worker.loaded_at else ""
+        crashes = f", {worker.crashes} crash(es) in a row" if worker.crashes else ""
+        print(f"worker:      {worker.model}: {worker.state}, pid {worker.pid or '-'}, {_size(worker.rss_bytes)}{loaded}{crashes}")
     return 0
+
+
+def _size(rss: int | None) -> str:
+    return "?" if rss is None else f"{rss / 2**20:.0f} MiB"
 
 
 def _duration(seconds: float) -> str:

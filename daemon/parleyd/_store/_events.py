@@ -2,10 +2,13 @@
 
 A row holds the events ``first_seq..last_seq`` joined by newlines (JSON text
 never holds a raw newline) and compressed at zlib level 1, which keeps up with
-a busy daemon while the envelope that every event repeats still shrinks to a
-few bytes. A slow stream is appended a few events at a time, and such small
-rows compress poorly and cost a row each, so ``compact`` merges them once the
-response has finished.
+a busy daemon. Each event is stored without the envelope that ends it on the
+wire, ``,"responseId":"…","seq":N}``: the row knows both, and the ever-changing
+seq was most of what was left after compression. Reading puts the envelope back,
+byte for byte; an event that did not end with its envelope is stored whole, and
+read back as it is. A slow stream is appended a few events at a time, and such
+small rows compress poorly and cost a row each, so ``compact`` merges them once
+the response has finished.
 """
 
 from __future__ import annotations
@@ -21,9 +24,13 @@ ROW_TARGET = 16 * 1024
 
 
 def append(conn: sqlite3.Connection, response_id: str, first_seq: int, events: list[bytes]) -> None:
+    stored = []
+    for seq, event in enumerate(events, start=first_seq):
+        envelope = _envelope(response_id, seq)
+        stored.append(event[: -len(envelope)] + b"}" if event.endswith(envelope) else event)
     conn.execute(
         "INSERT INTO event_batches (response_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)",
-        (response_id, first_seq, first_seq + len(events) - 1, zlib.compress(b"\n".join(events), 1)),
+        (response_id, first_seq, first_seq + len(events) - 1, zlib.compress(b"\n".join(stored), 1)),
     )
 
 
@@ -35,7 +42,7 @@ def read(conn: sqlite3.Connection, response_id: str, after_seq: int) -> list[byt
     )
     events: list[bytes] = []
     for first_seq, data in rows:
-        events += _unpack(data)[max(0, after_seq - first_seq + 1) :]
+        events += _unpack(data, response_id, first_seq)[max(0, after_seq - first_seq + 1) :]
     return events
 
 
@@ -70,8 +77,18 @@ def _merge(conn: sqlite3.Connection, response_id: str, run: list[tuple[int, int,
     if len(run) < 2:
         return
     conn.executemany("DELETE FROM event_batches WHERE rowid = ?", [(rowid,) for rowid, _, _ in run])
-    append(conn, response_id, run[0][1], [event for _, _, data in run for event in _unpack(data)])
+    append(conn, response_id, run[0][1], [event for _, first_seq, data in run for event in _unpack(data, response_id, first_seq)])
 
 
-def _unpack(data: bytes) -> list[bytes]:
-    return zlib.decompress(data).split(b"\n")
+def _envelope(response_id: str, seq: int) -> bytes:
+    return b',"responseId":"%s","seq":%d}' % (response_id.encode(), seq)
+
+
+def _unpack(data: bytes, response_id: str, first_seq: int) -> list[bytes]:
+    """A row's events as sent, the envelope put back where it was taken off."""
+    events = zlib.decompress(data).split(b"\n")
+    for i, event in enumerate(events):
+        seq = first_seq + i
+        if not event.endswith(b'"seq":%d}' % seq):  # stored without its envelope
+            events[i] = event[:-1] + _envelope(response_id, seq)
+    return events

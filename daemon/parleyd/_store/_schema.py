@@ -2,13 +2,18 @@
 
 ``PRAGMA user_version`` holds the number of migrations applied. A file written
 by a newer parleyd (a version beyond ``MIGRATIONS``) is refused rather than
-guessed at.
+guessed at. A migration is a SQL script, or a function for what SQL alone
+cannot do (re-hashing nodes); each runs in one transaction with its version.
 """
 
 from __future__ import annotations
 
 import pathlib
 import sqlite3
+from collections.abc import Callable
+
+from . import _search
+from ._graph import decode, node_hash
 
 __all__ = ["MIGRATIONS", "SchemaError", "connect"]
 
@@ -17,7 +22,45 @@ class SchemaError(Exception):
     """The database file was written by a newer parleyd."""
 
 
-MIGRATIONS: list[str] = [
+def _graph_native(conn: sqlite3.Connection) -> None:
+    """2: nodes hashed by their canonical form, their text indexed once, and each conversation's tip.
+
+    Every node is re-hashed, parents first (a node is always stored after its parent,
+    so rowid order will do); two nodes that only differed in what the canonical form
+    leaves out become one, the first kept. The tips of responses and the
+    conversations' membership follow the new hashes."""
+    conn.execute("CREATE TABLE nodes (id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, parent TEXT, data BLOB NOT NULL)")
+    conn.execute("CREATE TEMP TABLE rehash (old TEXT PRIMARY KEY, new TEXT NOT NULL)")
+    new: dict[str, str] = {}
+    for old, parent, data in conn.execute("SELECT hash, parent, data FROM messages ORDER BY rowid").fetchall():
+        new_parent = None if parent is None else new[parent]
+        new[old] = node_hash(new_parent, decode(data))
+        conn.execute("INSERT OR IGNORE INTO nodes (hash, parent, data) VALUES (?, ?, ?)", (new[old], new_parent, data))
+    conn.executemany("INSERT INTO rehash (old, new) VALUES (?, ?)", new.items())
+    for statement in (
+        "DROP TABLE messages",
+        "ALTER TABLE nodes RENAME TO messages",
+        "UPDATE responses SET input_tip = (SELECT new FROM rehash WHERE old = input_tip) WHERE input_tip IS NOT NULL",
+        "UPDATE responses SET output_tip = (SELECT new FROM rehash WHERE old = output_tip) WHERE output_tip IS NOT NULL",
+        "CREATE TABLE members (conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE, "
+        "hash TEXT NOT NULL, PRIMARY KEY (conversation_id, hash)) WITHOUT ROWID",
+        "INSERT OR IGNORE INTO members SELECT conversation_id, (SELECT new FROM rehash WHERE old = hash) FROM conversation_messages",
+        "DROP TABLE conversation_messages",
+        "ALTER TABLE members RENAME TO conversation_messages",
+        "CREATE INDEX conversation_messages_by_hash ON conversation_messages (hash)",
+        "ALTER TABLE conversations ADD COLUMN tip TEXT",
+        "UPDATE conversations SET tip = (SELECT coalesce(output_tip, input_tip) FROM responses "
+        "WHERE conversation_id = conversations.id ORDER BY rowid DESC LIMIT 1)",
+        "CREATE INDEX conversations_by_tip ON conversations (tip)",
+        "DROP TABLE message_text",
+        "CREATE VIRTUAL TABLE node_text USING fts5 (text, content = '')",
+        "DROP TABLE rehash",
+    ):
+        conn.execute(statement)
+    _search.index_nodes(conn, [(node_id, decode(data)) for node_id, data in conn.execute("SELECT id, data FROM messages")])
+
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the message graph, conversations, responses, their events, and search.
     """
     -- A message is a node keyed by sha256(parent hash + canonical JSON), so a
@@ -81,6 +124,10 @@ MIGRATIONS: list[str] = [
 
     CREATE VIRTUAL TABLE message_text USING fts5 (text, content = '');
     """,
+    # 2: see _graph_native. The schema after it: messages (id INTEGER PRIMARY KEY, hash
+    # UNIQUE, parent, data); conversation_messages (conversation_id, hash) without the id;
+    # conversations.tip, the history a new prompt continues; node_text, one row per node.
+    _graph_native,
 ]
 
 
@@ -93,6 +140,8 @@ def connect(path: pathlib.Path) -> sqlite3.Connection:
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the store checkpoints on a thread (_checkpoint)
+        conn.execute(f"PRAGMA journal_size_limit = {4 * 1024 * 1024}")  # a WAL that grew is cut back when reused
         conn.execute("PRAGMA foreign_keys = ON")
         _migrate(conn, path)
     except BaseException:
@@ -108,9 +157,15 @@ def _migrate(conn: sqlite3.Connection, path: pathlib.Path) -> None:
             f"{path} has schema version {version}, but this parleyd knows only up to "
             f"{len(MIGRATIONS)}: it was written by a newer parleyd"
         )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
         try:
-            conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+            if isinstance(migration, str):
+                conn.executescript(f"BEGIN IMMEDIATE;\n{migration}\nPRAGMA user_version = {number};\nCOMMIT;")
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+                migration(conn)
+                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -21,24 +21,15 @@ from parley._types import (
 
 from .._clock import now
 from . import _events, _graph, _search
+from ._checkpoint import Checkpointer
 from ._schema import connect
 
 __all__ = ["Store"]
 
 _T = TypeVar("_T")
 
-# A conversation's nodes that no other conversation reaches. Every node a
-# response reaches is in its conversation's conversation_messages rows.
-_ORPHANS = """
-DELETE FROM messages WHERE hash IN (
-    SELECT mine.hash FROM conversation_messages AS mine
-    WHERE mine.conversation_id = :id AND NOT EXISTS (
-        SELECT 1 FROM conversation_messages AS other
-        WHERE other.hash = mine.hash AND other.conversation_id != :id
-    )
-)
-"""
-
+#: Hashes asked about in one query when a history is matched to a conversation.
+_MAX_TIPS = 900
 
 class Store:
     """Conversations, responses and the events of responses, in one SQLite file.
@@ -50,9 +41,11 @@ class Store:
 
     def __init__(self, path: pathlib.Path) -> None:
         self._conn = connect(path)
+        self._checkpointer = Checkpointer(path)
 
     def close(self) -> None:
-        self._conn.close()
+        self._checkpointer.stop()
+        self._conn.close()  # the last connection: SQLite checkpoints the rest and removes the WAL
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -66,13 +59,14 @@ class Store:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+        self._checkpointer.poke()
 
     # ---- message graph ---------------------------------------------------------
 
     def put_chain(self, messages: list[Message], parent: str | None = None) -> str | None:
         """Store ``messages`` after ``parent`` and return the tip; nodes already stored are reused."""
         with self._write() as conn:
-            return _graph.put_chain(conn, messages, parent)
+            return _put_chain(conn, messages, parent)
 
     def get_chain(self, tip: str | None) -> list[Message]:
         """The messages from the root up to ``tip``."""
@@ -93,12 +87,29 @@ class Store:
 
     def conversation_tip(self, conversation_id: str) -> str | None:
         """The history a new prompt continues: the output of the latest response, else its input."""
-        row = self._conn.execute(
-            "SELECT coalesce(output_tip, input_tip) FROM responses WHERE conversation_id = ? "
-            "ORDER BY rowid DESC LIMIT 1",
-            (conversation_id,),
-        ).fetchone()
+        row = self._conn.execute("SELECT tip FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         return row[0] if row else None
+
+    def continued_conversation(self, messages: list[Message]) -> tuple[str, str, int] | None:
+        """The conversation a replayed history continues, its tip, and how many of ``messages`` it holds.
+
+        That is the conversation whose whole history (up to its tip) ``messages`` begins
+        with, followed by at least one new message; the longest such; of several with the
+        same tip, the most recently updated. One query, whatever the history's length:
+        hashing ``messages`` finds the tips."""
+        hashes = _graph.chain_hashes(messages)[:-1]
+        if not hashes:
+            return None
+        depth = {node: k for k, node in enumerate(hashes, start=1)}
+        asked = hashes[-_MAX_TIPS:]
+        rows = self._conn.execute(
+            f"SELECT id, tip FROM conversations WHERE tip IN ({', '.join('?' * len(asked))}) ORDER BY updated_at DESC",
+            asked,
+        ).fetchall()
+        if not rows:
+            return None
+        conversation_id, tip = max(rows, key=lambda row: depth[row[1]])  # max keeps the first: the latest updated
+        return conversation_id, tip, depth[tip]
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:
         row = self._conn.execute("SELECT title FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
@@ -152,11 +163,9 @@ class Store:
         with self._write() as conn:
             if not self.conversation_exists(conversation_id):
                 return False
-            # In this order: unindexing reads the nodes' text, and both steps
-            # read the conversation_messages rows that deleting the conversation
-            # removes (with its responses and their events) by cascade.
-            _search.unindex_conversation(conn, conversation_id)
-            conn.execute(_ORPHANS, {"id": conversation_id})
+            # First: finding the orphans reads the conversation_messages rows that deleting
+            # the conversation removes (with its responses and their events) by cascade.
+            _search.forget_orphans(conn, conversation_id)
             conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
             return True
 
@@ -181,11 +190,11 @@ class Store:
                 (response_id, conversation_id, model, input_tip, system, _dump(options), created_at),
             )
             conn.execute(
-                "UPDATE conversations SET model = ?, updated_at = max(updated_at, ?), "
+                "UPDATE conversations SET model = ?, tip = ?, updated_at = max(updated_at, ?), "
                 "response_count = response_count + 1 WHERE id = ?",
-                (model, created_at, conversation_id),
+                (model, input_tip, created_at, conversation_id),
             )
-            _search.index_chain(conn, conversation_id, input_tip)
+            _search.add_members(conn, conversation_id, input_tip)
 
     def append_events(self, response_id: str, first_seq: int, events: list[bytes]) -> None:
         """Store one batch of encoded events, numbered ``first_seq`` onwards, as one row."""
@@ -219,7 +228,7 @@ class Store:
             if row is None:
                 raise KeyError(response_id)
             conversation_id, input_tip = row
-            output_tip = _graph.put_chain(conn, output, input_tip)
+            output_tip = _put_chain(conn, output, input_tip)
             conn.execute(
                 "UPDATE responses SET status = ?, output_tip = ?, usage = ?, error = ?, duration_ms = ? WHERE id = ?",
                 (status, output_tip, _dump(usage), _dump(error), duration_ms, response_id),
@@ -227,7 +236,14 @@ class Store:
             conn.execute(
                 "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?", (finished_at, conversation_id)
             )
-            _search.index_chain(conn, conversation_id, output_tip)
+            # The conversation goes on from this output, unless a later response started meanwhile.
+            conn.execute(
+                "UPDATE conversations SET tip = :tip WHERE id = :conversation AND "
+                "(SELECT max(rowid) FROM responses WHERE conversation_id = :conversation) = "
+                "(SELECT rowid FROM responses WHERE id = :response)",
+                {"tip": output_tip, "conversation": conversation_id, "response": response_id},
+            )
+            _search.add_members(conn, conversation_id, output_tip)
             _events.compact(conn, response_id)
 
     def get_response(self, response_id: str) -> ResponseRecord | None:
@@ -264,6 +280,13 @@ class Store:
         """Responses still marked running: after a crash, the ones to record as interrupted."""
         rows = self._conn.execute("SELECT id FROM responses WHERE status = 'running' ORDER BY rowid")
         return [response_id for (response_id,) in rows]
+
+
+def _put_chain(conn: sqlite3.Connection, messages: list[Message], parent: str | None) -> str | None:
+    """Store a chain and index the text of its new nodes."""
+    tip, new = _graph.put_chain(conn, messages, parent)
+    _search.index_nodes(conn, new)
+    return tip
 
 
 def _dump(value: object | None) -> bytes | None:

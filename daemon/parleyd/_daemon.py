@@ -91,6 +91,7 @@ class Daemon:
         model: Model,
         new_messages: list[Message],
         history_tip: str | None,
+        history: list[Message] | None = None,
         conversation_id: str | None,
         system: str | None,
         options: dict | None,
@@ -98,9 +99,12 @@ class Daemon:
         chain_limit: int | None,
         hide_reasoning: bool,
     ) -> LiveResponse:
-        """Store the input, start the model, subscribe the caller; answers at once."""
+        """Store the input, start the model, subscribe the caller; answers at once.
+
+        ``history``: the chain up to ``history_tip`` as the client sent it, when it did
+        (then the store is not read for it)."""
         parsed_options = self.models.options(model, options)
-        messages = self.store.get_chain(history_tip) + new_messages
+        messages = (self.store.get_chain(history_tip) if history is None else history) + new_messages
         input_tip = self.store.put_chain(new_messages, parent=history_tip)
         created_at = now()
         if conversation_id is None:
@@ -157,6 +161,12 @@ class Daemon:
         if conversation is None:
             raise _unknown_conversation(conversation_id)
         return conversation
+
+    def continued(self, messages: list[Message]) -> tuple[str | None, str | None, int]:
+        """For a prompt that names no conversation: the one its messages continue, that
+        conversation's tip, and how many of the messages are its history (0 and Nones: none)."""
+        found = self.store.continued_conversation(messages)
+        return found if found is not None else (None, None, 0)
 
     def conversation_history(self, conversation_id: str) -> str | None:
         """The tip a new prompt in this conversation continues from."""

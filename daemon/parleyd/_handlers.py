@@ -64,18 +64,21 @@ def models_list(conn: Connection, params: NoParams) -> ModelsListResult:
 def prompt(conn: Connection, params: PromptParams) -> StartedResult:
     daemon = conn.daemon
     model = daemon.models.get(params.model)
-    history_tip = None
-    if params.conversation_id is not None:
-        history_tip = daemon.conversation_history(params.conversation_id)
     messages = list(params.messages or [])
     if params.prompt is not None or params.attachments:
         messages.append(user(*_content(params.prompt, params.attachments)))
+    conversation_id, history_tip, held = params.conversation_id, None, 0
+    if conversation_id is not None:
+        history_tip = daemon.conversation_history(conversation_id)
+    elif not params.new_conversation:  # a replayed history continues its conversation
+        conversation_id, history_tip, held = daemon.continued(messages)
     live = daemon.start_response(
         conn,
         model=model,
-        new_messages=messages,
+        new_messages=messages[held:],
         history_tip=history_tip,
-        conversation_id=params.conversation_id,
+        history=messages[:held] if held else None,
+        conversation_id=conversation_id,
         system=params.system,
         options=params.options,
         tools=params.tools or [],

@@ -329,12 +329,16 @@ class PromptParams(Input):
     tools: list[ToolSpec] | None = None
     options: dict[str, Any] | None = None
     conversation_id: str | None = None
+    #: Start a new conversation even if ``messages`` continue a stored one (see PROTOCOL.md).
+    new_conversation: bool = False
     hide_reasoning: bool = False
     chain_limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
     def __post_init__(self) -> None:
         if self.prompt is None and not self.messages and not self.attachments:
             raise ValueError("one of `prompt`, `messages` or `attachments` is required")
+        if self.new_conversation and self.conversation_id is not None:
+            raise ValueError("`newConversation` and `conversationId` exclude each other")
 
 
 class ReplyParams(Input):

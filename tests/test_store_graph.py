@@ -205,3 +205,30 @@ def test_a_replayed_turn_costs_the_same_sql_early_and_late(tmp_path):
     assert [c.id for c in store.list_conversations()] == ["conv_0"]
     assert counts[3] == counts[40], counts
     store.close()
+
+
+def test_events_are_stored_without_their_envelope_and_read_back_byte_for_byte(tmp_path):
+    path = tmp_path / "parley.db"
+    store = Store(path)
+    store.create_conversation("conv_1", title="t", model="echo", created_at=T0)
+    store.start_response(response_id="resp_1", conversation_id="conv_1", model="echo", input_tip=None, system=None, options=None, created_at=T0)
+    store.start_response(response_id="resp_2", conversation_id="conv_1", model="echo", input_tip=None, system=None, options=None, created_at=T0)
+    sent = [b'{"type":"text","chunk":"a\\"seq\\":1}","partIndex":0,"messageIndex":0,"responseId":"resp_1","seq":%d}' % n for n in (1, 2)]
+    sent.append(b'{"type":"done","status":"completed","responseId":"resp_1","seq":3}')
+    store.append_events("resp_1", 1, sent)
+    odd = [b'{"type":"text","chunk":"x","responseId":"resp_2","seq":1}', b'{"type":"text","chunk":"y","seq":9,"responseId":"resp_2"}']
+    store.append_events("resp_2", 1, odd)  # the second does not end with its envelope: stored whole
+    assert store.read_events("resp_1") == sent and store.read_events("resp_1", after_seq=2) == sent[2:]
+    assert store.read_events("resp_2") == odd
+    stored = {rid: zlib.decompress(data) for rid, data in rows(path, "SELECT response_id, data FROM event_batches")}
+    assert stored["resp_1"].startswith(b"\x00") and b"responseId" not in stored["resp_1"] and stored["resp_2"] == b"\n".join(odd)
+    store.close()
+
+
+def test_the_remembered_hash_of_a_text_message_is_the_hash_of_its_canonical_form():
+    from parleyd._store._graph import _digest, node_hash
+
+    for message in (user("hi"), assistant(""), user("x" * 8192), user("x" * 8193), Message(role="user", parts=[TextPart(text="a"), TextPart(text="b")])):
+        for parent in (None, "ab" * 32):
+            assert node_hash(parent, message) == node_hash(parent, message) == _digest(parent, message)
+    assert node_hash(None, user("ab")) == node_hash(None, Message(role="user", parts=[TextPart(text="a"), TextPart(text="b")]))

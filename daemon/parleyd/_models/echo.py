@@ -12,6 +12,7 @@ echoes those results as text (``name: output``), so chains end deterministically
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 from collections.abc import AsyncIterator
@@ -51,7 +52,18 @@ class EchoModel(Model):
             yield TextEvent(chunk=chunk)
             if i % _YIELD_EVERY == _YIELD_EVERY - 1:
                 await asyncio.sleep(0)  # let writes flush and other connections run
-        yield UsageEvent(input=len(_WORDS.findall(" ".join(map(text_of, request.messages)))), output=len(chunks))
+        yield UsageEvent(input=sum(_word_count(text_of(m)) for m in request.messages), output=len(chunks))
+
+
+def _word_count(text: str) -> int:
+    """Remembered for texts up to 64 KB: a client that re-sends its history each turn costs
+    echo only its new text, as a model's prompt cache would."""
+    return _remembered_word_count(text) if len(text) <= 65536 else len(text.split())
+
+
+@functools.lru_cache(maxsize=4096)
+def _remembered_word_count(text: str) -> int:
+    return len(text.split())
 
 
 def _results(message: Message) -> str:

@@ -5,8 +5,8 @@ never holds a raw newline) and compressed at zlib level 1, which keeps up with
 a busy daemon. Each event is stored without the envelope that ends it on the
 wire, ``,"responseId":"…","seq":N}``: the row knows both, and the ever-changing
 seq was most of what was left after compression. Reading puts the envelope back,
-byte for byte; an event that did not end with its envelope is stored whole, and
-read back as it is. A slow stream is appended a few events at a time, and such
+byte for byte. A row so stored starts with a mark; a batch in which an event does
+not end with its envelope is stored whole, unmarked, as all rows of schema 1 are. A slow stream is appended a few events at a time, and such
 small rows compress poorly and cost a row each, so ``compact`` merges them once
 the response has finished.
 """
@@ -18,20 +18,32 @@ import zlib
 
 __all__ = ["append", "compact", "last_seq", "read"]
 
+#: The first byte of a row whose events are stored without their envelopes (JSON never starts so).
+_STRIPPED = b"\x00"
+
 #: Rows whose compressed data is smaller than this are merged by ``compact``,
 #: up to about this size.
 ROW_TARGET = 16 * 1024
 
 
 def append(conn: sqlite3.Connection, response_id: str, first_seq: int, events: list[bytes]) -> None:
-    stored = []
-    for seq, event in enumerate(events, start=first_seq):
-        envelope = _envelope(response_id, seq)
-        stored.append(event[: -len(envelope)] + b"}" if event.endswith(envelope) else event)
     conn.execute(
         "INSERT INTO event_batches (response_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)",
-        (response_id, first_seq, first_seq + len(events) - 1, zlib.compress(b"\n".join(stored), 1)),
+        (response_id, first_seq, first_seq + len(events) - 1, zlib.compress(_without_envelopes(response_id, first_seq, events), 1)),
     )
+
+
+def _without_envelopes(response_id: str, first_seq: int, events: list[bytes]) -> bytes:
+    """The events joined, each without its envelope, after the ``_STRIPPED`` mark; all of
+    them whole, unmarked, if any lacks it."""
+    prefix = b',"responseId":"%s","seq":' % response_id.encode()
+    heads = []
+    for seq, event in enumerate(events, start=first_seq):
+        envelope = b"%b%d}" % (prefix, seq)
+        if not event.endswith(envelope):
+            return b"\n".join(events)
+        heads.append(event[: -len(envelope)])
+    return _STRIPPED + b"}\n".join(heads) + b"}"
 
 
 def read(conn: sqlite3.Connection, response_id: str, after_seq: int) -> list[bytes]:
@@ -77,18 +89,22 @@ def _merge(conn: sqlite3.Connection, response_id: str, run: list[tuple[int, int,
     if len(run) < 2:
         return
     conn.executemany("DELETE FROM event_batches WHERE rowid = ?", [(rowid,) for rowid, _, _ in run])
-    append(conn, response_id, run[0][1], [event for _, first_seq, data in run for event in _unpack(data, response_id, first_seq)])
-
-
-def _envelope(response_id: str, seq: int) -> bytes:
-    return b',"responseId":"%s","seq":%d}' % (response_id.encode(), seq)
+    blobs = [zlib.decompress(data) for _, _, data in run]
+    if all(blob.startswith(_STRIPPED) for blob in blobs):  # consecutive seqs: the bodies join as they are
+        last_seq = run[0][1] + sum(blob.count(b"\n") + 1 for blob in blobs) - 1
+        data = zlib.compress(_STRIPPED + b"\n".join(blob[1:] for blob in blobs), 1)
+        conn.execute(
+            "INSERT INTO event_batches (response_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)",
+            (response_id, run[0][1], last_seq, data),
+        )
+    else:
+        append(conn, response_id, run[0][1], [event for _, first_seq, data in run for event in _unpack(data, response_id, first_seq)])
 
 
 def _unpack(data: bytes, response_id: str, first_seq: int) -> list[bytes]:
-    """A row's events as sent, the envelope put back where it was taken off."""
-    events = zlib.decompress(data).split(b"\n")
-    for i, event in enumerate(events):
-        seq = first_seq + i
-        if not event.endswith(b'"seq":%d}' % seq):  # stored without its envelope
-            events[i] = event[:-1] + _envelope(response_id, seq)
-    return events
+    """A row's events as sent, the envelopes put back where they were taken off."""
+    blob = zlib.decompress(data)
+    if not blob.startswith(_STRIPPED):
+        return blob.split(b"\n")
+    prefix = b',"responseId":"%s","seq":' % response_id.encode()
+    return [b"%b%b%d}" % (head[:-1], prefix, seq) for seq, head in enumerate(blob[1:].split(b"\n"), start=first_seq)]

@@ -13,6 +13,7 @@ text is most of the file): a response's output is kept as the model produced it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sqlite3
 import zlib
@@ -23,6 +24,7 @@ from parley._types import Message, ReasoningPart, TextPart
 __all__ = ["chain_hashes", "decode", "node_hash", "put_chain", "read_chain"]
 
 _decoder = msgspec.json.Decoder(Message)
+_REMEMBERED_TEXT = 8192  # characters: longer texts are hashed anew each time (bounding the memory kept)
 _canonical_encode = msgspec.json.Encoder(order="sorted").encode
 
 # Walks parent links from :tip towards the root, stopping before :base.
@@ -62,7 +64,22 @@ def canonical(message: Message) -> bytes:
 
 
 def node_hash(parent: str | None, message: Message) -> str:
+    if message.provider_metadata is None and len(message.parts) == 1:
+        (part,) = message.parts
+        if type(part) is TextPart and part.provider_metadata is None and len(part.text) <= _REMEMBERED_TEXT:
+            return _text_node_hash(parent, message.role, part.text)
+    return _digest(parent, message)
+
+
+def _digest(parent: str | None, message: Message) -> str:
     return hashlib.sha256((parent or "").encode() + canonical(message)).hexdigest()
+
+
+@functools.lru_cache(maxsize=2048)
+def _text_node_hash(parent: str | None, role: str, text: str) -> str:
+    """The hash of a message of one text part, remembered: a client that re-sends its whole
+    history each turn has most of it hashed already."""
+    return _digest(parent, Message(role=role, parts=[TextPart(text=text)]))  # type: ignore[arg-type]
 
 
 def chain_hashes(messages: list[Message], parent: str | None = None) -> list[str]:

@@ -132,3 +132,17 @@ async def test_a_prompt_that_adds_nothing_to_a_stored_history_starts_a_new_conve
     await replaying.until_done(first["responseId"])
     await watching.until_done(second["responseId"])
     assert count(daemon, "messages") == 2, "the prompt is one node, and so is the answer to it"
+
+
+def test_the_python_client_replays_like_a_chat_completions_client(daemon):
+    import parley
+
+    with parley.connect(f"unix://{daemon.socket}") as client:
+        model = client.get_model("echo")
+        first = model.prompt(messages=[user("hello")])
+        history = [user("hello"), assistant(first.text()), user("again")]
+        second = model.prompt(messages=history)
+        assert second.text() == "again" and second.conversation_id == first.conversation_id
+        fresh = model.prompt(messages=history, new_conversation=True)
+        assert fresh.text() == "again" and fresh.conversation_id != first.conversation_id
+        assert len(client.conversation(first.conversation_id).response_ids) == 2

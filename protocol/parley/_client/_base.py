@@ -71,6 +71,7 @@ class PromptKwargs(TypedDict, total=False):
     tools: Sequence[ToolLike]
     options: dict[str, Any]
     conversation_id: str
+    new_conversation: bool
     hide_reasoning: bool
     chain_limit: int
     before_call: BeforeCall
@@ -128,6 +129,7 @@ def prompt_request(
     tools: Sequence[ToolLike] | None = None,
     options: dict[str, Any] | None = None,
     conversation_id: str | None = None,
+    new_conversation: bool = False,
     hide_reasoning: bool = False,
     chain_limit: int | None = None,
     before_call: BeforeCall | None = None,
@@ -144,6 +146,7 @@ def prompt_request(
         tools=None if toolbox is None else toolbox.specs,
         options=options,
         conversation_id=conversation_id,
+        new_conversation=new_conversation,
         hide_reasoning=hide_reasoning,
         chain_limit=chain_limit,
     )

@@ -82,9 +82,8 @@ def store_turns(home: Path, turns: int = 100, text_bytes: int = 250_000) -> tupl
     tip, costs = None, []
     for i in range(turns):
         question, answer = english(per_side, rng), english(per_side, rng)
-        events = [
-            b'{"type":"text","chunk":"%s ","partIndex":0,"messageIndex":0,"responseId":"resp_%016d","seq":%d}' % (w.encode(), i, n + 1)
-            for n, w in enumerate(answer.split())
+        events = [  # as the daemon stores them: bodies, without responseId and seq (parleyd._envelope)
+            b'{"type":"text","chunk":"%s ","partIndex":0,"messageIndex":0}' % w.encode() for w in answer.split()
         ]
         t0 = time.perf_counter()
         input_tip = store.put_chain([user(question)], parent=tip)

@@ -44,10 +44,16 @@ def count(path: Path, table: str) -> int:
 
 
 def event(response_id: str, seq: int, chunk: str) -> bytes:
+    """An event as the daemon sends it (and ``read_events`` returns it)."""
     return (
         f'{{"type":"text","chunk":"{chunk}","partIndex":0,"messageIndex":0,'
         f'"responseId":"{response_id}","seq":{seq}}}'
     ).encode()
+
+
+def bodies(events: list[bytes]) -> list[bytes]:
+    """The events as the daemon stores them: without their envelope (see parleyd._envelope)."""
+    return [e[: e.rindex(b',"responseId":')] + b"}" for e in events]
 
 
 def turn(
@@ -161,10 +167,10 @@ def test_get_chain_round_trips_messages_exactly(store: Store) -> None:
 def test_events_round_trip_and_replay_after_a_seq(store: Store, path: Path) -> None:
     turn(store, "conv_1", "resp_1", user("count"), None)
     events = [event("resp_1", seq, f"word{seq} ") for seq in range(1, 10)]
-    store.append_events("resp_1", 1, events[0:3])
-    store.append_events("resp_1", 4, events[3:4])
-    store.append_events("resp_1", 5, events[4:9])
-    store.append_events("resp_1", 10, [])
+    store.append_events("resp_1", 1, bodies(events[0:3]))
+    store.append_events("resp_1", 4, bodies(events[3:4]))
+    store.append_events("resp_1", 5, bodies(events[4:9]))
+    store.append_events("resp_1", 10, bodies([]))
 
     assert store.last_seq("resp_1") == 9
     assert store.last_seq("resp_unknown") == 0
@@ -178,7 +184,7 @@ def test_finishing_merges_small_batches_without_changing_the_events(store: Store
     turn(store, "conv_1", "resp_1", user("count"), None)
     events = [event("resp_1", seq, f"word{seq} ") for seq in range(1, 101)]
     for first in range(1, 101, 4):
-        store.append_events("resp_1", first, events[first - 1 : first + 3])
+        store.append_events("resp_1", first, bodies(events[first - 1 : first + 3]))
     assert count(path, "event_batches") == 25
 
     finish(store, "resp_1", assistant("…"))
@@ -335,8 +341,8 @@ def test_delete_removes_what_only_the_conversation_reached(store: Store, path: P
     turn(store, "conv_1", "resp_1", shared, assistant("Plants make sugar."))
     turn(store, "conv_1", "resp_2", user("And respiration?"), assistant("The reverse."))
     turn(store, "conv_2", "resp_3", shared, assistant("Chlorophyll absorbs light."))
-    store.append_events("resp_1", 1, [event("resp_1", 1, "Plants ")])
-    store.append_events("resp_3", 1, [event("resp_3", 1, "Chlorophyll ")])
+    store.append_events("resp_1", 1, bodies([event("resp_1", 1, "Plants ")]))
+    store.append_events("resp_3", 1, bodies([event("resp_3", 1, "Chlorophyll ")]))
     assert count(path, "messages") == 5
 
     assert store.delete_conversation("conv_1") is True
@@ -366,7 +372,7 @@ def test_delete_removes_what_only_the_conversation_reached(store: Store, path: P
 
 def test_reopening_keeps_everything(store: Store, path: Path) -> None:
     turn(store, "conv_1", "resp_1", user("Remember the walrus"), assistant("Goo goo g'joob"))
-    store.append_events("resp_1", 1, [event("resp_1", 1, "Goo "), event("resp_1", 2, "goo")])
+    store.append_events("resp_1", 1, bodies([event("resp_1", 1, "Goo "), event("resp_1", 2, "goo")]))
     before = (
         store.get_conversation("conv_1"),
         store.get_response("resp_1"),

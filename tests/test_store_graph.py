@@ -149,6 +149,14 @@ def test_a_schema_1_database_migrates_with_nothing_lost(tmp_path):
         # a replay of an old conversation's history, in the client's shape, continues it
         replay = [user("Capital of France?"), assistant("Paris."), user("And of Italy?"), assistant("Rome."), user("Spain?")]
         assert store.continued_conversation(replay)[::2] == ("conv_a", 4)
+        # a schema-1 row (whole events) merges with new rows (bodies) when a response finishes
+        store.append_events("resp_4", 2, [b'{"type":"done","status":"completed"}'])
+        store.finish_response("resp_4", status="completed", output=[], usage=None, error=None, duration_ms=1)
+        assert store.read_events("resp_4") == [
+            b'{"type":"text","chunk":"x","partIndex":0,"messageIndex":0,"responseId":"resp_4","seq":1}',
+            b'{"type":"done","status":"completed","responseId":"resp_4","seq":2}',
+        ]
+        assert rows(path, "SELECT count(*) FROM event_batches WHERE response_id = 'resp_4'") == [(1,)]
         # and deleting stays consistent with the index
         assert store.delete_conversation("conv_a")
         assert [c.id for c in store.list_conversations(query="capital")] == ["conv_b"]
@@ -207,21 +215,44 @@ def test_a_replayed_turn_costs_the_same_sql_early_and_late(tmp_path):
     store.close()
 
 
-def test_events_are_stored_without_their_envelope_and_read_back_byte_for_byte(tmp_path):
+def test_events_are_stored_as_bodies_and_read_back_sealed_byte_for_byte(tmp_path):
+    """Every event type, encoded unstamped (its body) and sealed with its envelope, is the same
+    bytes as the stamped event encoded; the store keeps bodies and reads back the wire form."""
+    from parley._types import EVENT_TYPES, AnyEvent
+    from parleyd._envelope import opening, sealed
+
+    samples = {
+        "text": {"chunk": 'a "quoted" \\ \u2603', "partIndex": 0, "messageIndex": 0},
+        "reasoning": {"chunk": "hmm", "redacted": True, "providerMetadata": {"anthropic": {"signature": "c2ln"}}, "partIndex": 1, "messageIndex": 0},
+        "tool_call_name": {"chunk": "weather", "toolCallId": "call_1", "serverExecuted": True, "partIndex": 2, "messageIndex": 0},
+        "tool_call_args": {"chunk": "{}", "toolCallId": "call_1", "partIndex": 2, "messageIndex": 0},
+        "tool_result": {"name": "weather", "output": "sunny", "toolCallId": "call_1", "partIndex": 0, "messageIndex": 1},
+        "attachment": {"mimeType": "image/png", "content": "iVBORw0KGgo=", "partIndex": 3, "messageIndex": 0},
+        "usage": {"input": 3, "output": 4, "details": {"cached": 1}},
+        "error": {"code": "rate_limited", "message": "slow down", "retryable": True, "retryAfter": 2.5},
+        "done": {"status": "completed"},
+    }
+    assert set(samples) == set(EVENT_TYPES)
+    decode = msgspec.json.Decoder(AnyEvent).decode
     path = tmp_path / "parley.db"
     store = Store(path)
     store.create_conversation("conv_1", title="t", model="echo", created_at=T0)
     store.start_response(response_id="resp_1", conversation_id="conv_1", model="echo", input_tip=None, system=None, options=None, created_at=T0)
-    store.start_response(response_id="resp_2", conversation_id="conv_1", model="echo", input_tip=None, system=None, options=None, created_at=T0)
-    sent = [b'{"type":"text","chunk":"a\\"seq\\":1}","partIndex":0,"messageIndex":0,"responseId":"resp_1","seq":%d}' % n for n in (1, 2)]
-    sent.append(b'{"type":"done","status":"completed","responseId":"resp_1","seq":3}')
-    store.append_events("resp_1", 1, sent)
-    odd = [b'{"type":"text","chunk":"x","responseId":"resp_2","seq":1}', b'{"type":"text","chunk":"y","seq":9,"responseId":"resp_2"}']
-    store.append_events("resp_2", 1, odd)  # the second does not end with its envelope: stored whole
-    assert store.read_events("resp_1") == sent and store.read_events("resp_1", after_seq=2) == sent[2:]
-    assert store.read_events("resp_2") == odd
-    stored = {rid: zlib.decompress(data) for rid, data in rows(path, "SELECT response_id, data FROM event_batches")}
-    assert stored["resp_1"].startswith(b"\x00") and b"responseId" not in stored["resp_1"] and stored["resp_2"] == b"\n".join(odd)
+    wire, stored = [], []
+    for seq, (kind, fields) in enumerate(samples.items(), start=1):
+        event = decode(msgspec.json.encode({"type": kind, **fields}))
+        body = msgspec.json.encode(event)
+        event.response_id, event.seq = "resp_1", seq
+        assert sealed(body, opening("resp_1"), seq) == msgspec.json.encode(event), kind
+        wire.append(msgspec.json.encode(event))
+        stored.append(body)
+    store.append_events("resp_1", 1, stored[:4])
+    store.append_events("resp_1", 5, stored[4:])
+    assert store.read_events("resp_1") == wire and store.read_events("resp_1", after_seq=6) == wire[6:]
+    [(data,)] = rows(path, "SELECT data FROM event_batches WHERE first_seq = 1")
+    assert zlib.decompress(data).startswith(b"\x00") and b"responseId" not in zlib.decompress(data)
+    store.finish_response("resp_1", status="completed", output=[], usage=None, error=None, duration_ms=1)
+    assert rows(path, "SELECT count(*) FROM event_batches") == [(1,)] and store.read_events("resp_1") == wire
     store.close()
 
 

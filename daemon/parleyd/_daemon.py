@@ -215,9 +215,7 @@ class Daemon:
             log.warning("response %s was interrupted (%d events kept)", response_id, len(events))
             # End its stored stream as a live one ends, so a replay reaches `done`.
             tail = [ErrorEvent(code=INTERRUPTED.code, message=INTERRUPTED.message), DoneEvent(status="error")]
-            for seq, event in enumerate(tail, start=len(events) + 1):
-                event.response_id, event.seq = response_id, seq
-            self.store.append_events(response_id, len(events) + 1, [msgspec.json.encode(e) for e in tail])
+            self.store.append_events(response_id, len(events) + 1, [msgspec.json.encode(e) for e in tail])  # bodies: unstamped
             self.store.finish_response(
                 response_id,
                 status="interrupted",

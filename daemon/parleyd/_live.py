@@ -30,6 +30,7 @@ from parley._types import (
 )
 
 from ._assembly import Assembler
+from ._envelope import opening, sealed
 from ._models import Model, ModelFailure, ModelRequest
 from ._tools import ToolChain, ToolClientGone
 
@@ -79,7 +80,8 @@ class LiveResponse:
         self.subscribers: set[Connection] = set()
         self.assembler = Assembler()
         self._store = store
-        self._stored = 0
+        self._opening = opening(response_id)
+        self._unstored: list[bytes] = []  # the bodies of the events not yet stored
         self._flush_handle: asyncio.TimerHandle | None = None
         self._interrupting = False
         self._started = time.monotonic()
@@ -152,11 +154,13 @@ class LiveResponse:
 
     def emit(self, event: AnyEvent) -> None:
         seq = len(self.log) + 1
-        event.response_id = self.id
-        event.seq = seq
+        event.response_id, event.seq = "", 0  # unstamped, it encodes as its body (see _envelope)
         self.assembler.add(event)
-        params = _encode(event)
+        body = _encode(event)
+        event.response_id, event.seq = self.id, seq
+        params = sealed(body, self._opening, seq)
         self.log.append(params)
+        self._unstored.append(body)
         if self.subscribers:
             message = event_message(params)
             lagging = [conn for conn in self.subscribers if not conn.send_event(self.id, seq, message)]
@@ -165,11 +169,11 @@ class LiveResponse:
             self._flush_handle = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self.flush)
 
     def flush(self) -> None:
-        """Append the events not yet stored, as one batch."""
+        """Append the events not yet stored, as one batch of bodies."""
         self._flush_handle = None
-        if self._stored < len(self.log):
-            self._store.append_events(self.id, self._stored + 1, self.log[self._stored :])
-            self._stored = len(self.log)
+        if self._unstored:
+            self._store.append_events(self.id, len(self.log) - len(self._unstored) + 1, self._unstored)
+            self._unstored = []
 
     def _finish(self, done: str, status: str) -> None:
         self.emit(DoneEvent(status=done))  # type: ignore[arg-type]

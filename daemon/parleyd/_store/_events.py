@@ -2,19 +2,21 @@
 
 A row holds the events ``first_seq..last_seq`` joined by newlines (JSON text
 never holds a raw newline) and compressed at zlib level 1, which keeps up with
-a busy daemon. Each event is stored without the envelope that ends it on the
-wire, ``,"responseId":"…","seq":N}``: the row knows both, and the ever-changing
-seq was most of what was left after compression. Reading puts the envelope back,
-byte for byte. A row so stored starts with a mark; a batch in which an event does
-not end with its envelope is stored whole, unmarked, as all rows of schema 1 are. A slow stream is appended a few events at a time, and such
-small rows compress poorly and cost a row each, so ``compact`` merges them once
-the response has finished.
+a busy daemon. Events are stored as their bodies, without the envelope that ends
+them on the wire (see ``_envelope``): the row knows the response and the seqs, and
+the ever-changing seq was most of what was left after compression. Reading puts
+the envelopes back, byte for byte. Such a row starts with a mark; the rows of
+schema 1 hold whole events, unmarked, and are read as they are. A slow stream is
+appended a few events at a time, and such small rows compress poorly and cost a
+row each, so ``compact`` merges them once the response has finished.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import zlib
+
+from .._envelope import opening, sealed
 
 __all__ = ["append", "compact", "last_seq", "read"]
 
@@ -26,24 +28,12 @@ _STRIPPED = b"\x00"
 ROW_TARGET = 16 * 1024
 
 
-def append(conn: sqlite3.Connection, response_id: str, first_seq: int, events: list[bytes]) -> None:
+def append(conn: sqlite3.Connection, response_id: str, first_seq: int, bodies: list[bytes]) -> None:
+    """Store event bodies (events without their envelope), numbered ``first_seq`` onwards."""
     conn.execute(
         "INSERT INTO event_batches (response_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)",
-        (response_id, first_seq, first_seq + len(events) - 1, zlib.compress(_without_envelopes(response_id, first_seq, events), 1)),
+        (response_id, first_seq, first_seq + len(bodies) - 1, zlib.compress(_STRIPPED + b"\n".join(bodies), 1)),
     )
-
-
-def _without_envelopes(response_id: str, first_seq: int, events: list[bytes]) -> bytes:
-    """The events joined, each without its envelope, after the ``_STRIPPED`` mark; all of
-    them whole, unmarked, if any lacks it."""
-    prefix = b',"responseId":"%s","seq":' % response_id.encode()
-    heads = []
-    for seq, event in enumerate(events, start=first_seq):
-        envelope = b"%b%d}" % (prefix, seq)
-        if not event.endswith(envelope):
-            return b"\n".join(events)
-        heads.append(event[: -len(envelope)])
-    return _STRIPPED + b"}\n".join(heads) + b"}"
 
 
 def read(conn: sqlite3.Connection, response_id: str, after_seq: int) -> list[bytes]:
@@ -89,22 +79,21 @@ def _merge(conn: sqlite3.Connection, response_id: str, run: list[tuple[int, int,
     if len(run) < 2:
         return
     conn.executemany("DELETE FROM event_batches WHERE rowid = ?", [(rowid,) for rowid, _, _ in run])
-    blobs = [zlib.decompress(data) for _, _, data in run]
-    if all(blob.startswith(_STRIPPED) for blob in blobs):  # consecutive seqs: the bodies join as they are
-        last_seq = run[0][1] + sum(blob.count(b"\n") + 1 for blob in blobs) - 1
-        data = zlib.compress(_STRIPPED + b"\n".join(blob[1:] for blob in blobs), 1)
-        conn.execute(
-            "INSERT INTO event_batches (response_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)",
-            (response_id, run[0][1], last_seq, data),
-        )
-    else:
-        append(conn, response_id, run[0][1], [event for _, first_seq, data in run for event in _unpack(data, response_id, first_seq)])
+    append(conn, response_id, run[0][1], [body for _, _, data in run for body in _bodies(data)])
 
 
 def _unpack(data: bytes, response_id: str, first_seq: int) -> list[bytes]:
-    """A row's events as sent, the envelopes put back where they were taken off."""
+    """A row's events as they were sent."""
     blob = zlib.decompress(data)
-    if not blob.startswith(_STRIPPED):
+    if not blob.startswith(_STRIPPED):  # a row of schema 1: whole events
         return blob.split(b"\n")
-    prefix = b',"responseId":"%s","seq":' % response_id.encode()
-    return [b"%b%b%d}" % (head[:-1], prefix, seq) for seq, head in enumerate(blob[1:].split(b"\n"), start=first_seq)]
+    start = opening(response_id)
+    return [sealed(body, start, seq) for seq, body in enumerate(blob[1:].split(b"\n"), start=first_seq)]
+
+
+def _bodies(data: bytes) -> list[bytes]:
+    """A row's event bodies (a row of schema 1 holds whole events: their envelopes are cut off)."""
+    blob = zlib.decompress(data)
+    if blob.startswith(_STRIPPED):
+        return blob[1:].split(b"\n")
+    return [event[: event.rindex(b',"responseId":')] + b"}" for event in blob.split(b"\n")]

@@ -197,7 +197,8 @@ class Store:
             _search.add_members(conn, conversation_id, input_tip)
 
     def append_events(self, response_id: str, first_seq: int, events: list[bytes]) -> None:
-        """Store one batch of encoded events, numbered ``first_seq`` onwards, as one row."""
+        """Store one batch of event bodies (encoded without their envelope, see ``_envelope``),
+        numbered ``first_seq`` onwards, as one row; ``read_events`` gives them back sealed."""
         if events:
             with self._write() as conn:
                 _events.append(conn, response_id, first_seq, events)

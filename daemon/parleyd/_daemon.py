@@ -13,15 +13,15 @@ from pathlib import Path
 import msgspec
 
 from parley import __version__
-from parley._builders import text_of
+from parley._builders import text_of, user
 from parley._errors import AuthFailed, InvalidParams, UnknownConversation, UnknownResponse
-from parley._types import AnyEvent, Conversation, DoneEvent, ErrorEvent, Message, ResponseRecord, ToolSpec
+from parley._types import AnyEvent, Conversation, DoneEvent, ErrorEvent, Message, PromptParams, ResponseRecord, ToolSpec
 
 from ._assembly import Assembler
 from ._clock import new_id, now
 from ._config import DaemonConfig
 from ._connection import Connection, create_connection
-from ._live import INTERRUPTED, LiveResponse
+from ._live import INTERRUPTED, LiveResponse, Subscriber
 from ._models import Model, ModelRegistry, ModelRequest
 from ._models._catalog import Catalog
 from ._store import Store
@@ -86,7 +86,7 @@ class Daemon:
 
     def start_response(
         self,
-        subscriber: Connection,
+        subscriber: Subscriber,
         *,
         model: Model,
         new_messages: list[Message],
@@ -162,11 +162,31 @@ class Daemon:
             raise _unknown_conversation(conversation_id)
         return conversation
 
-    def continued(self, messages: list[Message]) -> tuple[str | None, str | None, int]:
-        """For a prompt that names no conversation: the one its messages continue, that
-        conversation's tip, and how many of the messages are its history (0 and Nones: none)."""
-        found = self.store.continued_conversation(messages)
-        return found if found is not None else (None, None, 0)
+    def prompt(self, subscriber: Subscriber, params: PromptParams) -> LiveResponse:
+        """Start the response of a ``prompt`` (from a connection, or a front door): in the
+        conversation it names, else in the one its messages replay (PROTOCOL.md), else a new one."""
+        model = self.models.get(params.model)
+        messages = list(params.messages or [])
+        if params.prompt is not None or params.attachments:
+            messages.append(user(*([params.prompt] if params.prompt is not None else []), *(params.attachments or [])))
+        conversation_id, history_tip, held = params.conversation_id, None, 0
+        if conversation_id is not None:
+            history_tip = self.conversation_history(conversation_id)
+        elif not params.new_conversation and (found := self.store.continued_conversation(messages)) is not None:
+            conversation_id, history_tip, held = found
+        return self.start_response(
+            subscriber,
+            model=model,
+            new_messages=messages[held:],
+            history_tip=history_tip,
+            history=messages[:held] if held else None,
+            conversation_id=conversation_id,
+            system=params.system,
+            options=params.options,
+            tools=params.tools or [],
+            chain_limit=params.chain_limit,
+            hide_reasoning=params.hide_reasoning,
+        )
 
     def conversation_history(self, conversation_id: str) -> str | None:
         """The tip a new prompt in this conversation continues from."""

@@ -62,29 +62,7 @@ def models_list(conn: Connection, params: NoParams) -> ModelsListResult:
 
 
 def prompt(conn: Connection, params: PromptParams) -> StartedResult:
-    daemon = conn.daemon
-    model = daemon.models.get(params.model)
-    messages = list(params.messages or [])
-    if params.prompt is not None or params.attachments:
-        messages.append(user(*_content(params.prompt, params.attachments)))
-    conversation_id, history_tip, held = params.conversation_id, None, 0
-    if conversation_id is not None:
-        history_tip = daemon.conversation_history(conversation_id)
-    elif not params.new_conversation:  # a replayed history continues its conversation
-        conversation_id, history_tip, held = daemon.continued(messages)
-    live = daemon.start_response(
-        conn,
-        model=model,
-        new_messages=messages[held:],
-        history_tip=history_tip,
-        history=messages[:held] if held else None,
-        conversation_id=conversation_id,
-        system=params.system,
-        options=params.options,
-        tools=params.tools or [],
-        chain_limit=params.chain_limit,
-        hide_reasoning=params.hide_reasoning,
-    )
+    live = conn.daemon.prompt(conn, params)
     return StartedResult(response_id=live.id, conversation_id=live.conversation_id)
 
 

@@ -15,7 +15,7 @@ import dataclasses
 import itertools
 import logging
 import time
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import msgspec
 
@@ -35,7 +35,6 @@ from ._models import Model, ModelFailure, ModelRequest
 from ._tools import ToolChain, ToolClientGone
 
 if TYPE_CHECKING:
-    from ._connection import Connection
     from ._store import Store
 
 log = logging.getLogger(__name__)
@@ -46,6 +45,14 @@ FLUSH_INTERVAL = 0.05  # seconds between batched writes of the event log to the 
 _YIELD_EVERY = 256  # events a model may emit before the loop gets a turn
 
 INTERRUPTED = ErrorInfo(code="interrupted", message="the daemon stopped while the response was running")
+
+
+class Subscriber(Protocol):
+    """Who gets a live response's events: a connection, or a front door's request."""
+
+    def send_event(self, response_id: str, seq: int, message: bytes) -> bool:
+        """Take one event's JSON-RPC notification; False to be unsubscribed (it lags)."""
+        ...
 
 
 def event_message(params: bytes) -> bytes:
@@ -77,7 +84,7 @@ class LiveResponse:
         self.created_at = created_at
         self.status: Literal["running", "completed", "cancelled", "error", "interrupted"] = "running"
         self.log: list[bytes] = []  # encoded params of event seq n at log[n - 1]
-        self.subscribers: set[Connection] = set()
+        self.subscribers: set[Subscriber] = set()
         self.assembler = Assembler()
         self._store = store
         self._opening = opening(response_id)

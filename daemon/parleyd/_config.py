@@ -15,6 +15,7 @@ class DaemonConfig:
     user_config: Path  # config.toml: endpoints, GGUF models, aliases, the default model
     tcp: tuple[str, int] | None = None
     ws: tuple[str, int] | None = None
+    http: tuple[str, int] | None = None  # the OpenAI-compatible front door (_http)
     stdio: bool = False
     idle_timeout: float | None = None  # seconds with no connection and nothing running
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE

@@ -51,6 +51,12 @@ async def serve(config: DaemonConfig) -> None:
         servers.append(await listen_tcp(daemon, *config.tcp))
     if config.ws:
         servers.append(await listen_websocket(daemon, *config.ws))
+    http = None
+    if config.http:
+        from ._http import listen_http  # starlette and uvicorn: only for a daemon that serves HTTP
+
+        http = await listen_http(daemon, *config.http)
+        servers.append(http)
     # Last: clients (and autostart) take a connectable socket to mean the daemon is fully up.
     servers.append(await listen_unix(daemon, config.socket))
     waiters = [loop.create_task(stop.wait())]
@@ -68,6 +74,8 @@ async def serve(config: DaemonConfig) -> None:
         for server in servers:
             server.close()
         await daemon.shutdown()
+        if http is not None:
+            await http.wait_closed()
         config.socket.unlink(missing_ok=True)
         log.info("parleyd stopped")
 
@@ -83,6 +91,8 @@ def _addresses(config: DaemonConfig) -> str:
         parts.append("tcp://%s:%d" % config.tcp)
     if config.ws:
         parts.append("ws://%s:%d" % config.ws)
+    if config.http:
+        parts.append("http://%s:%d" % config.http)
     if config.stdio:
         parts.append("stdio")
     return ", ".join(parts)

@@ -1,6 +1,7 @@
 """The user's ``config.toml``: endpoints, extra GGUF models, aliases and the default model.
 
     default_model = "smollm2"
+    http = "127.0.0.1:8080"               # also serve OpenAI-compatible HTTP (parley serve --http)
 
     [aliases]
     fast = "gpt-4o-mini"
@@ -67,6 +68,7 @@ class LocalSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class UserConfig(msgspec.Struct, forbid_unknown_fields=True):
     default_model: str | None = None
+    http: Annotated[str, msgspec.Meta(pattern=r"^[^:]*:[0-9]+$")] | None = None  # "HOST:PORT": the daemon serves OpenAI's API there
     aliases: dict[str, str] = {}
     endpoints: list[Endpoint] = []
     gguf: list[GGUFEntry] = []

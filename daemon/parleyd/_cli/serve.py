@@ -20,6 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--socket", type=Path, default=None, help="unix socket path (default: in the user's runtime dir)")
     p.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="also listen on TCP (token required)")
     p.add_argument("--ws", type=_host_port, metavar="HOST:PORT", help="also listen for WebSocket (token required)")
+    p.add_argument(
+        "--http", type=_host_port, metavar="HOST:PORT",
+        help="also serve OpenAI-compatible HTTP (token required; needs the [http] extra); default: config.toml's `http`",
+    )  # fmt: skip
     p.add_argument("--stdio", action="store_true", help="also serve one connection on stdin/stdout; exit when it closes")
     p.add_argument("--idle-timeout", type=float, metavar="SECONDS", help="exit after this long with no client and nothing running")
     p.add_argument("--max-message-size", type=int, default=DEFAULT_MAX_MESSAGE_SIZE, metavar="BYTES")
@@ -44,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         user_config=config_path(),
         tcp=args.tcp,
         ws=args.ws,
+        http=args.http or _configured_http(),
         stdio=args.stdio,
         idle_timeout=args.idle_timeout,
         max_message_size=args.max_message_size,
@@ -56,6 +61,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"parley: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _configured_http() -> tuple[str, int] | None:
+    """config.toml's ``http = "HOST:PORT"``: what an auto-started daemon serves."""
+    from .._userconfig import ConfigError, load
+
+    try:
+        address = load().http
+    except ConfigError:
+        return None  # the daemon reports the broken config when it reads it for its models
+    return None if address is None else _host_port(address)
 
 
 def _host_port(value: str) -> tuple[str, int]:

@@ -1,0 +1,37 @@
+"""A front door's subscription to one live response: its events, decoded, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from parley._types import AnyEvent, DoneEvent
+
+
+class _Notification(msgspec.Struct):
+    params: AnyEvent
+
+
+_decode = msgspec.json.Decoder(_Notification).decode
+
+
+class Subscription:
+    """Subscribed to a live response (``Daemon.prompt(subscription, …)``), it queues what the
+    response emits; ``events()`` yields them until ``done``. The queue is unbounded: an HTTP
+    response is read by one client, at its own pace."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def send_event(self, response_id: str, seq: int, message: bytes) -> bool:
+        self._queue.put_nowait(message)
+        return True
+
+    async def events(self) -> AsyncIterator[AnyEvent]:
+        while True:
+            event = _decode(await self._queue.get()).params
+            yield event
+            if isinstance(event, DoneEvent):
+                return

@@ -1,0 +1,162 @@
+"""The OpenAI-compatible front door (``parley serve --http``), used by the official ``openai`` SDK.
+
+A real daemon serves HTTP on 127.0.0.1; the SDK talks to it with strict response
+validation and no retries, as an application would, against the echo model. Raw httpx
+checks what the SDK does not: the token, browser origins, the SSE framing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+
+import httpx
+import pytest
+
+from conftest import DaemonProcess, free_port, missing
+from rpc import echo_script
+
+if importlib.util.find_spec("openai") is None or importlib.util.find_spec("uvicorn") is None:
+    missing("the HTTP front door tests need pip install -e '.[test]' (openai, starlette, uvicorn)")
+
+import openai  # noqa: E402
+
+
+@pytest.fixture
+def http_daemon(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    port = free_port()
+    daemon = DaemonProcess(home, extra_args=["--http", f"127.0.0.1:{port}"])
+    daemon.start()
+    daemon.http_url = f"http://127.0.0.1:{port}"
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def client(http_daemon):
+    with openai.OpenAI(base_url=http_daemon.http_url + "/v1", api_key=http_daemon.token, max_retries=0, _strict_response_validation=True) as client:
+        yield client
+
+
+def test_models_are_listed_in_openais_shape(client):
+    ids = [m.id for m in client.models.list()]
+    assert "echo" in ids
+    assert client.models.retrieve("echo").owned_by == "builtin"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+
+def test_a_completion_and_its_usage(client):
+    completion = client.chat.completions.create(model="echo", messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "Hello there"}])
+    [choice] = completion.choices
+    assert choice.message.role == "assistant" and choice.message.content == "Hello there"
+    assert choice.finish_reason == "stop" and completion.model == "echo" and completion.id.startswith("chatcmpl-resp_")
+    assert completion.usage.completion_tokens == 2 and completion.usage.prompt_tokens == 4
+    assert completion.usage.total_tokens == 6
+
+
+def test_a_stream_with_and_without_usage(client):
+    chunks = list(client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "one two three"}], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "one two three"
+    assert chunks[0].choices[0].delta.role == "assistant" and chunks[-1].choices[0].finish_reason == "stop"
+    assert all(c.usage is None for c in chunks)
+    with_usage = list(
+        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "one two"}], stream=True, stream_options={"include_usage": True})
+    )
+    assert with_usage[-1].choices == [] and with_usage[-1].usage.completion_tokens == 2
+    assert with_usage[-2].choices[0].finish_reason == "stop"
+
+
+def test_a_replayed_chat_is_one_conversation_the_editors_see(client, http_daemon):
+    history = []
+    for turn in range(5):
+        history.append({"role": "user", "content": f"turn {turn}"})
+        answer = client.chat.completions.create(model="echo", messages=history).choices[0].message.content
+        history.append({"role": "assistant", "content": answer})
+    # as parley's own clients see the store
+    import parley
+
+    with parley.connect(f"unix://{http_daemon.socket}") as parley_client:
+        [conversation] = parley_client.conversations()
+        assert conversation.response_count == 5
+        assert [m.parts[0].text for m in parley_client.conversation(conversation.id).messages] == [m["content"] for m in history]
+
+
+def test_errors_come_in_openais_envelope(client, http_daemon):
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
+    assert "gpt-9" in caught.value.message
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}], temperature=0.5)  # echo takes no options
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}], tools=[{"type": "function", "function": {"name": "f"}}])
+    assert "not served" in caught.value.message
+    script = echo_script({"type": "error", "code": "rate_limited", "message": "slow down", "retryable": True, "retryAfter": 2})
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": script}])
+    assert caught.value.response.headers["retry-after"] == "2"
+    with openai.OpenAI(base_url=http_daemon.http_url + "/v1", api_key="wrong", max_retries=0) as stranger:
+        with pytest.raises(openai.AuthenticationError):
+            stranger.models.list()
+    script = echo_script({"type": "text", "chunk": "partial"}, {"type": "error", "code": "network", "message": "upstream dropped"})
+    with pytest.raises(openai.APIError, match="upstream dropped"):
+        list(client.chat.completions.create(model="echo", messages=[{"role": "user", "content": script}], stream=True))
+
+
+def test_the_token_origins_and_framing_without_the_sdk(http_daemon):
+    url = http_daemon.http_url
+    auth = {"authorization": f"Bearer {http_daemon.token}"}
+    assert httpx.get(url + "/models").status_code == 401
+    assert httpx.get(url + "/models?beta=true", headers={"x-api-key": http_daemon.token}).status_code == 200, "no /v1, a query string, x-api-key"
+    refused = httpx.get(url + "/v1/models", headers={**auth, "origin": "https://evil.example"})
+    assert refused.status_code == 403 and refused.json()["error"]["type"] == "invalid_request_error"
+    body = {"model": "echo", "messages": [{"role": "user", "content": [{"type": "text", "text": "a "}, {"type": "text", "text": "b"}]}], "stream": True}
+    with httpx.stream("POST", url + "/v1/chat/completions", headers=auth, json=body) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line]
+    assert all(line.startswith("data: ") for line in lines) and lines[-1] == "data: [DONE]"
+    deltas = [json.loads(line[6:])["choices"][0]["delta"] for line in lines[:-1]]
+    assert "".join(d.get("content", "") for d in deltas) == "a b"
+    assert httpx.post(url + "/v1/chat/completions", headers=auth, content=b"{not json").status_code == 400
+
+
+async def test_a_client_that_disconnects_mid_stream_cancels_the_response(http_daemon):
+    chunks = [{"type": "text", "chunk": f"{i} ", "delayMs": 50} for i in range(100)]
+    body = {"model": "echo", "messages": [{"role": "user", "content": echo_script(*chunks)}], "stream": True}
+    async with httpx.AsyncClient() as http:
+        async with http.stream("POST", http_daemon.http_url + "/v1/chat/completions", headers={"x-api-key": http_daemon.token}, json=body) as response:
+            seen = 0
+            async for line in response.aiter_lines():
+                seen += line.startswith("data: ")
+                if seen == 4:
+                    break  # and close the connection
+    conn = await http_daemon.connect("unix")
+    [summary] = (await conn.request("conversations/list"))["conversations"]
+    conversation = await conn.request("conversations/get", {"conversationId": summary["id"]})
+    [response_id] = conversation["responseIds"]
+    for _ in range(100):
+        record = await conn.request("response/get", {"responseId": response_id})
+        if record["status"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert record["status"] == "cancelled"
+    assert record["messages"][0]["parts"][0]["text"].startswith("0 1 ")
+    await conn.close()
+
+
+def test_config_toml_makes_the_daemon_serve_http(tmp_path):
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    port = free_port()
+    (home / "config" / "config.toml").write_text(f'default_model = "echo"\nhttp = "127.0.0.1:{port}"\n')
+    daemon = DaemonProcess(home)
+    daemon.start()
+    try:
+        listed = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"x-api-key": daemon.token})
+        assert listed.status_code == 200 and "echo" in [m["id"] for m in listed.json()["data"]]
+        assert f"http://127.0.0.1:{port}" in daemon.log
+    finally:
+        daemon.stop()

@@ -85,6 +85,51 @@ def test_a_replayed_chat_is_one_conversation_the_editors_see(client, http_daemon
         assert [m.parts[0].text for m in parley_client.conversation(conversation.id).messages] == [m["content"] for m in history]
 
 
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+TIME = {"type": "function", "function": {"name": "get_time"}}
+TWO_CALLS = echo_script(
+    {"type": "text", "chunk": "Let me look."},
+    {"type": "tool_call_name", "toolCallId": "call_1", "chunk": "get_weather"},
+    {"type": "tool_call_name", "toolCallId": "call_2", "chunk": "get_time"},
+    {"type": "tool_call_args", "toolCallId": "call_1", "chunk": '{"city": '},
+    {"type": "tool_call_args", "toolCallId": "call_2", "chunk": "{}"},
+    {"type": "tool_call_args", "toolCallId": "call_1", "chunk": '"Paris"}'},
+)
+
+
+def test_parallel_tool_calls_stream_with_their_index_and_their_results_go_back(client, http_daemon):
+    messages = [{"role": "user", "content": TWO_CALLS}]
+    with client.chat.completions.stream(model="echo", messages=messages, tools=[WEATHER, TIME]) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_completion()
+    [choice] = final.choices
+    assert choice.finish_reason == "tool_calls" and choice.message.content == "Let me look."
+    calls = [(c.id, c.function.name, c.function.arguments) for c in choice.message.tool_calls]
+    assert calls == [("call_1", "get_weather", '{"city": "Paris"}'), ("call_2", "get_time", "{}")]
+    # the fragments: their index, and the id and name only in each call's first one
+    chunks = list(client.chat.completions.create(model="echo", messages=messages, tools=[WEATHER, TIME], stream=True))
+    fragments = [f for c in chunks for f in (c.choices[0].delta.tool_calls or [])]
+    assert [(f.index, f.id, f.function.name) for f in fragments] == [(0, "call_1", "get_weather"), (1, "call_2", "get_time"), (0, None, None), (1, None, None), (0, None, None)]
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    completed = client.chat.completions.create(model="echo", messages=messages, tools=[WEATHER, TIME])
+    assert completed.choices[0].message.tool_calls[0].function.arguments == '{"city": "Paris"}'
+    # the results go back as tool messages, after the assistant's turn as the client got it, and continue its conversation
+    turn = completed.choices[0].message.model_dump(exclude_none=True)
+    results = [{"role": "tool", "tool_call_id": "call_1", "content": "sunny"}, {"role": "tool", "tool_call_id": "call_2", "content": "noon"}]
+    answer = client.chat.completions.create(model="echo", messages=[*messages, turn, *results], tools=[WEATHER, TIME])
+    assert answer.choices[0].message.content == "get_weather: sunny\nget_time: noon" and answer.choices[0].finish_reason == "stop"
+    import parley
+
+    with parley.connect(f"unix://{http_daemon.socket}") as parley_client:
+        counts = sorted(c.response_count for c in parley_client.conversations())
+    assert counts == [1, 1, 2], "the reply with the results continued the conversation of its calls"
+    # an assistant turn of calls alone, content null, is taken as it is
+    only_calls = {"role": "assistant", "content": None, "tool_calls": [c.model_dump() for c in completed.choices[0].message.tool_calls]}
+    answer = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "go"}, only_calls, *results])
+    assert answer.choices[0].message.content == "get_weather: sunny\nget_time: noon"
+
+
 def test_errors_come_in_openais_envelope(client, http_daemon):
     with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
@@ -92,7 +137,7 @@ def test_errors_come_in_openais_envelope(client, http_daemon):
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}], temperature=0.5)  # echo takes no options
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}], tools=[{"type": "function", "function": {"name": "f"}}])
+        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}])
     assert "not served" in caught.value.message
     script = echo_script({"type": "error", "code": "rate_limited", "message": "slow down", "retryable": True, "retryAfter": 2})
     with pytest.raises(openai.RateLimitError) as caught:

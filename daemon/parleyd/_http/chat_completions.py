@@ -4,15 +4,18 @@ A request becomes a ``prompt`` with the whole history as ``messages`` and no con
 id, so a client that re-sends its history every turn continues one stored conversation
 (PROTOCOL.md, ``prompt``), visible to the editors while it streams. Text in and out,
 system and developer messages, ``max_tokens``/``max_completion_tokens``, ``temperature``,
-``top_p``, ``stop``, ``seed``, streaming with ``stream_options.include_usage``. Not served
-yet, and refused with a 400 that says so: tools and tool messages, images, ``n`` > 1,
-``response_format``. A response that fails before its first output answers with the
+``top_p``, ``stop``, ``seed``, streaming with ``stream_options.include_usage``; tools
+(``tool_choice`` becomes the model's ``toolChoice`` option), the model's calls as
+``tool_calls`` (streamed with their ``index``, ``id`` and ``name`` in the first fragment
+only) and the client's results as ``tool`` messages. Not served yet, and refused with a
+400 that says so: images, ``n`` > 1, ``response_format``. A response that fails before its first output answers with the
 HTTP status of its error; one that fails later ends its stream with ``data: {"error": …}``.
 A client that disconnects mid-stream cancels the response (its partial output is kept).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,16 +25,52 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from parley._errors import RequestError
-from parley._types import DoneEvent, ErrorEvent, Message, PromptParams, TextEvent, TextPart, UsageEvent
+from parley._types import (
+    DoneEvent,
+    ErrorEvent,
+    Message,
+    PromptParams,
+    TextEvent,
+    TextPart,
+    ToolCallArgsEvent,
+    ToolCallNameEvent,
+    ToolCallPart,
+    ToolResultPart,
+    ToolSpec,
+    UsageEvent,
+)
 
 from ._errors import event_status, from_request_error, openai_error
 from ._subscription import Subscription
 
 
+class _Function(msgspec.Struct):
+    name: str
+    arguments: str = ""
+
+
+class _ToolCall(msgspec.Struct):
+    id: str
+    function: _Function
+    type: str = "function"
+
+
 class ChatMessage(msgspec.Struct):
     role: str
     content: str | list[dict[str, Any]] | None = None
-    tool_calls: list[Any] | None = None
+    tool_calls: list[_ToolCall] | None = None
+    tool_call_id: str | None = None
+
+
+class _FunctionSpec(msgspec.Struct):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class _Tool(msgspec.Struct):
+    function: _FunctionSpec
+    type: str = "function"
 
 
 class StreamOptions(msgspec.Struct):
@@ -52,7 +91,8 @@ class ChatRequest(msgspec.Struct):
     stop: str | list[str] | None = None
     seed: int | None = None
     n: int | None = None
-    tools: list[Any] | None = None
+    tools: list[_Tool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
 
 
@@ -90,8 +130,6 @@ async def create(request: Request) -> Response:
 
 
 def _prompt_params(body: ChatRequest) -> PromptParams:
-    if body.tools or any(m.tool_calls or m.role == "tool" for m in body.messages):
-        raise _Unsupported("tools are not served over parley's HTTP endpoints yet")
     if body.response_format is not None and body.response_format.get("type") != "text":
         raise _Unsupported("response_format is not served over parley's HTTP endpoints yet")
     if body.n not in (None, 1):
@@ -104,23 +142,62 @@ def _prompt_params(body: ChatRequest) -> PromptParams:
         "topP": body.top_p,
         "stop": body.stop,
         "seed": body.seed,
+        "toolChoice": _tool_choice(body.tool_choice),
     }
     options = {k: v for k, v in options.items() if v is not None}
-    return PromptParams(model=body.model, messages=[_message(m) for m in body.messages], options=options or None)
+    tools = [ToolSpec(name=t.function.name, description=t.function.description, input_schema=t.function.parameters or _NO_PARAMETERS) for t in body.tools or []]
+    return PromptParams(model=body.model, messages=_messages(body.messages), options=options or None, tools=tools or None)
 
 
-def _message(message: ChatMessage) -> Message:
-    role = _ROLES.get(message.role)
-    if role is None:
-        raise msgspec.ValidationError(f"unknown message role {message.role!r}")
-    if message.content is None or isinstance(message.content, str):
-        return Message(role=role, parts=[TextPart(text=message.content or "")])  # type: ignore[arg-type]
-    parts = []
-    for part in message.content:
+_NO_PARAMETERS = {"type": "object", "properties": {}}
+
+
+def _tool_choice(choice: str | dict[str, Any] | None) -> str | None:
+    if isinstance(choice, dict):
+        return str(choice.get("function", {}).get("name", ""))
+    return choice
+
+
+def _messages(chat: list[ChatMessage]) -> list[Message]:
+    """parley's messages; consecutive ``tool`` messages become one, as parley keeps results."""
+    names: dict[str, str] = {}  # tool call id -> the function's name: tool messages do not repeat it
+    out: list[Message] = []
+    for message in chat:
+        if message.role == "tool":
+            result = ToolResultPart(name=names.get(message.tool_call_id or "", ""), output=_text(message.content), tool_call_id=message.tool_call_id)
+            if out and out[-1].role == "tool":
+                out[-1].parts.append(result)
+            else:
+                out.append(Message(role="tool", parts=[result]))
+            continue
+        role = _ROLES.get(message.role)
+        if role is None:
+            raise msgspec.ValidationError(f"unknown message role {message.role!r}")
+        parts: list[Any] = [TextPart(text=_text(message.content))]
+        for call in message.tool_calls or []:
+            names[call.id] = call.function.name
+            parts.append(ToolCallPart(name=call.function.name, arguments=_arguments(call.function.arguments), tool_call_id=call.id))
+        out.append(Message(role=role, parts=parts))  # type: ignore[arg-type]
+    return out
+
+
+def _text(content: str | list[dict[str, Any]] | None) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    for part in content:
         if part.get("type") != "text":
             raise _Unsupported(f"content parts of type {part.get('type')!r} are not served over parley's HTTP endpoints yet")
-        parts.append(TextPart(text=str(part.get("text", ""))))
-    return Message(role=role, parts=parts)  # type: ignore[arg-type]
+    return "".join(str(part.get("text", "")) for part in content)
+
+
+def _arguments(arguments: str) -> dict[str, Any]:
+    try:
+        value = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        raise msgspec.ValidationError(f"tool call arguments are not JSON: {arguments[:80]!r}") from None
+    if not isinstance(value, dict):
+        raise msgspec.ValidationError("tool call arguments must be a JSON object")
+    return value
 
 
 class _Chat:
@@ -132,10 +209,31 @@ class _Chat:
         self.created = int(time.time())
         self.usage: dict[str, int] | None = None
         self.finish_reason = "stop"
+        self.calls: dict[str, dict[str, Any]] = {}  # the client's tool calls by id, in order
+        self._server_side: set[str] = set()  # calls the provider ran itself: not the client's
+
+    def tool_fragment(self, event: ToolCallNameEvent | ToolCallArgsEvent) -> dict[str, Any] | None:
+        """Take a tool call event; the ``tool_calls`` delta it makes, if any."""
+        call_id = event.tool_call_id or ""
+        if isinstance(event, ToolCallNameEvent):
+            if event.server_executed or call_id in self._server_side:
+                self._server_side.add(call_id)
+                return None
+            if call_id in self.calls:  # a name in several chunks: it was sent with the first
+                self.calls[call_id]["function"]["name"] += event.chunk
+                return None
+            self.calls[call_id] = {"id": call_id, "type": "function", "function": {"name": event.chunk, "arguments": ""}}
+            self.finish_reason = "tool_calls"
+            return {"index": len(self.calls) - 1, "id": call_id, "type": "function", "function": {"name": event.chunk, "arguments": ""}}
+        call = self.calls.get(call_id)
+        if call is None:
+            return None
+        call["function"]["arguments"] += event.chunk
+        return {"index": list(self.calls).index(call_id), "function": {"arguments": event.chunk}}
 
     def add_usage(self, event: UsageEvent) -> None:
         self.usage = {"prompt_tokens": event.input, "completion_tokens": event.output, "total_tokens": event.input + event.output}
-        if (event.details or {}).get("stop_reason") in ("length", "max_tokens"):
+        if (event.details or {}).get("stop_reason") in ("length", "max_tokens") and not self.calls:
             self.finish_reason = "length"
 
     def envelope(self, kind: str, **fields: Any) -> dict[str, Any]:
@@ -148,6 +246,8 @@ async def _complete(chat: _Chat, first: Any, events: AsyncIterator[Any]) -> Resp
     while True:
         if isinstance(event, TextEvent):
             text.append(event.chunk)
+        elif isinstance(event, ToolCallNameEvent | ToolCallArgsEvent):
+            chat.tool_fragment(event)
         elif isinstance(event, UsageEvent):
             chat.add_usage(event)
         elif isinstance(event, ErrorEvent):
@@ -155,7 +255,10 @@ async def _complete(chat: _Chat, first: Any, events: AsyncIterator[Any]) -> Resp
         elif isinstance(event, DoneEvent):
             break
         event = await anext(events)
-    choice = {"index": 0, "message": {"role": "assistant", "content": "".join(text)}, "finish_reason": chat.finish_reason, "logprobs": None}
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(text) or (None if chat.calls else "")}
+    if chat.calls:
+        message["tool_calls"] = list(chat.calls.values())
+    choice = {"index": 0, "message": message, "finish_reason": chat.finish_reason, "logprobs": None}
     return JSONResponse(chat.envelope("chat.completion", choices=[choice], usage=chat.usage))
 
 
@@ -171,6 +274,9 @@ async def _stream(chat: _Chat, live: Any, first: Any, events: AsyncIterator[Any]
         while not isinstance(event, DoneEvent):
             if isinstance(event, TextEvent) and event.chunk:
                 yield chunk({"content": event.chunk})
+            elif isinstance(event, ToolCallNameEvent | ToolCallArgsEvent):
+                if (fragment := chat.tool_fragment(event)) is not None:
+                    yield chunk({"tool_calls": [fragment]})
             elif isinstance(event, UsageEvent):
                 chat.add_usage(event)
             elif isinstance(event, ErrorEvent):

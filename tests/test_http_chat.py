@@ -137,7 +137,7 @@ def test_errors_come_in_openais_envelope(client, http_daemon):
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}], temperature=0.5)  # echo takes no options
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}])
+        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "UklGR", "format": "wav"}}]}])
     assert "not served" in caught.value.message
     script = echo_script({"type": "error", "code": "rate_limited", "message": "slow down", "retryable": True, "retryAfter": 2})
     with pytest.raises(openai.RateLimitError) as caught:
@@ -205,3 +205,29 @@ def test_config_toml_makes_the_daemon_serve_http(tmp_path):
         assert f"http://127.0.0.1:{port}" in daemon.log
     finally:
         daemon.stop()
+
+
+def test_reasoning_out_and_in_and_images_in(client, http_daemon):
+    script = echo_script({"type": "reasoning", "chunk": "The user "}, {"type": "reasoning", "chunk": "greets."}, {"type": "text", "chunk": "Hi!"})
+    completion = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": script}])
+    message = completion.choices[0].message
+    assert message.content == "Hi!" and message.reasoning_content == "The user greets." == message.reasoning
+    chunks = list(client.chat.completions.create(model="echo", messages=[{"role": "user", "content": script}], stream=True))
+    assert "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks) == "The user greets."
+    # reasoning sent back, in either name, and an image in
+    picture = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    history = [
+        {"role": "user", "content": script},
+        {"role": "assistant", "content": "Hi!", "reasoning": "The user greets."},
+        {"role": "user", "content": [{"type": "text", "text": "What is this?"}, picture]},
+    ]
+    answer = client.chat.completions.create(model="echo", messages=history)
+    assert answer.choices[0].message.content == "What is this?"
+    import parley
+
+    with parley.connect(f"unix://{http_daemon.socket}") as parley_client:
+        conversation = max(parley_client.conversations(), key=lambda c: c.response_count)
+        assert conversation.response_count == 2, "the replay with reasoning continued the conversation"
+        last = parley_client.conversation(conversation.id).messages[-2]  # the prompt, before its answer
+        assert [p.type for p in last.parts] == ["text", "attachment"]
+        assert last.parts[1].attachment.mime_type == "image/png" and last.parts[1].attachment.content == "iVBORw0KGgo="

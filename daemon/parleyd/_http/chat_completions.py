@@ -7,8 +7,10 @@ system and developer messages, ``max_tokens``/``max_completion_tokens``, ``tempe
 ``top_p``, ``stop``, ``seed``, streaming with ``stream_options.include_usage``; tools
 (``tool_choice`` becomes the model's ``toolChoice`` option), the model's calls as
 ``tool_calls`` (streamed with their ``index``, ``id`` and ``name`` in the first fragment
-only) and the client's results as ``tool`` messages. Not served yet, and refused with a
-400 that says so: images, ``n`` > 1, ``response_format``. A response that fails before its first output answers with the
+only) and the client's results as ``tool`` messages; images in (``image_url``); reasoning
+out as ``reasoning_content``, mirrored as ``reasoning``, and both taken in. Not served
+yet, and refused with a 400 that says so: other content parts (audio, files), ``n`` > 1,
+``response_format``. A response that fails before its first output answers with the
 HTTP status of its error; one that fails later ends its stream with ``data: {"error": …}``.
 A client that disconnects mid-stream cancels the response (its partial output is kept).
 """
@@ -26,10 +28,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from parley._errors import RequestError
 from parley._types import (
+    Attachment,
+    AttachmentPart,
     DoneEvent,
     ErrorEvent,
     Message,
     PromptParams,
+    ReasoningEvent,
+    ReasoningPart,
     TextEvent,
     TextPart,
     ToolCallArgsEvent,
@@ -60,6 +66,8 @@ class ChatMessage(msgspec.Struct):
     content: str | list[dict[str, Any]] | None = None
     tool_calls: list[_ToolCall] | None = None
     tool_call_id: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None  # what some servers (vLLM, OpenRouter) call it
 
 
 class _FunctionSpec(msgspec.Struct):
@@ -173,7 +181,8 @@ def _messages(chat: list[ChatMessage]) -> list[Message]:
         role = _ROLES.get(message.role)
         if role is None:
             raise msgspec.ValidationError(f"unknown message role {message.role!r}")
-        parts: list[Any] = [TextPart(text=_text(message.content))]
+        thought = message.reasoning_content or message.reasoning
+        parts: list[Any] = ([ReasoningPart(text=thought)] if thought else []) + _content(message.content)
         for call in message.tool_calls or []:
             names[call.id] = call.function.name
             parts.append(ToolCallPart(name=call.function.name, arguments=_arguments(call.function.arguments), tool_call_id=call.id))
@@ -181,13 +190,35 @@ def _messages(chat: list[ChatMessage]) -> list[Message]:
     return out
 
 
-def _text(content: str | list[dict[str, Any]] | None) -> str:
+def _content(content: str | list[dict[str, Any]] | None) -> list[Any]:
+    """A message's content as parts: text, and images (``image_url``: a URL or a data: URL)."""
     if content is None or isinstance(content, str):
-        return content or ""
+        return [TextPart(text=content or "")]
+    parts: list[Any] = []
     for part in content:
-        if part.get("type") != "text":
-            raise _Unsupported(f"content parts of type {part.get('type')!r} are not served over parley's HTTP endpoints yet")
-    return "".join(str(part.get("text", "")) for part in content)
+        kind = part.get("type")
+        if kind == "text":
+            parts.append(TextPart(text=str(part.get("text", ""))))
+        elif kind == "image_url":
+            parts.append(AttachmentPart(attachment=_image(str((part.get("image_url") or {}).get("url", "")))))
+        else:
+            raise _Unsupported(f"content parts of type {kind!r} are not served over parley's HTTP endpoints yet")
+    return parts
+
+
+def _image(url: str) -> Attachment:
+    if not url.startswith("data:"):
+        return Attachment(url=url)
+    header, sep, data = url[5:].partition(",")
+    mime_type, _, encoding = header.partition(";")
+    if not sep or encoding != "base64":
+        raise msgspec.ValidationError("an image data: URL must be base64 (data:image/png;base64,...)")
+    return Attachment(mime_type=mime_type or None, content=data)
+
+
+def _text(content: str | list[dict[str, Any]] | None) -> str:
+    """The text of a tool message's content."""
+    return "".join(p.text for p in _content(content) if isinstance(p, TextPart))
 
 
 def _arguments(arguments: str) -> dict[str, Any]:
@@ -242,10 +273,13 @@ class _Chat:
 
 async def _complete(chat: _Chat, first: Any, events: AsyncIterator[Any]) -> Response:
     text: list[str] = []
+    thought: list[str] = []
     event = first
     while True:
         if isinstance(event, TextEvent):
             text.append(event.chunk)
+        elif isinstance(event, ReasoningEvent):
+            thought.append(event.chunk)
         elif isinstance(event, ToolCallNameEvent | ToolCallArgsEvent):
             chat.tool_fragment(event)
         elif isinstance(event, UsageEvent):
@@ -256,6 +290,8 @@ async def _complete(chat: _Chat, first: Any, events: AsyncIterator[Any]) -> Resp
             break
         event = await anext(events)
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text) or (None if chat.calls else "")}
+    if thought:
+        message["reasoning_content"] = message["reasoning"] = "".join(thought)
     if chat.calls:
         message["tool_calls"] = list(chat.calls.values())
     choice = {"index": 0, "message": message, "finish_reason": chat.finish_reason, "logprobs": None}
@@ -274,6 +310,8 @@ async def _stream(chat: _Chat, live: Any, first: Any, events: AsyncIterator[Any]
         while not isinstance(event, DoneEvent):
             if isinstance(event, TextEvent) and event.chunk:
                 yield chunk({"content": event.chunk})
+            elif isinstance(event, ReasoningEvent) and event.chunk:
+                yield chunk({"reasoning_content": event.chunk, "reasoning": event.chunk})
             elif isinstance(event, ToolCallNameEvent | ToolCallArgsEvent):
                 if (fragment := chat.tool_fragment(event)) is not None:
                     yield chunk({"tool_calls": [fragment]})

@@ -112,7 +112,7 @@ def test_parallel_tool_calls_stream_with_their_index_and_their_results_go_back(c
     fragments = [f for c in chunks for f in (c.choices[0].delta.tool_calls or [])]
     assert [(f.index, f.id, f.function.name) for f in fragments] == [(0, "call_1", "get_weather"), (1, "call_2", "get_time"), (0, None, None), (1, None, None), (0, None, None)]
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
-    completed = client.chat.completions.create(model="echo", messages=messages, tools=[WEATHER, TIME])
+    completed = client.chat.completions.create(model="echo", messages=messages, tools=[WEATHER, TIME], tool_choice="auto")
     assert completed.choices[0].message.tool_calls[0].function.arguments == '{"city": "Paris"}'
     # the results go back as tool messages, after the assistant's turn as the client got it, and continue its conversation
     turn = completed.choices[0].message.model_dump(exclude_none=True)

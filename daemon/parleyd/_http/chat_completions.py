@@ -161,9 +161,10 @@ _NO_PARAMETERS = {"type": "object", "properties": {}}
 
 
 def _tool_choice(choice: str | dict[str, Any] | None) -> str | None:
+    """The ``toolChoice`` option; none for ``auto``, every model's default (echo takes no options)."""
     if isinstance(choice, dict):
         return str(choice.get("function", {}).get("name", ""))
-    return choice
+    return None if choice == "auto" else choice
 
 
 def _messages(chat: list[ChatMessage]) -> list[Message]:

@@ -231,3 +231,17 @@ def test_reasoning_out_and_in_and_images_in(client, http_daemon):
         last = parley_client.conversation(conversation.id).messages[-2]  # the prompt, before its answer
         assert [p.type for p in last.parts] == ["text", "attachment"]
         assert last.parts[1].attachment.mime_type == "image/png" and last.parts[1].attachment.content == "iVBORw0KGgo="
+
+
+def test_an_sdk_retry_after_a_failure_stores_the_turn_once(http_daemon):
+    """The SDK retries a 503 by itself (max_retries=1 here): both tries land in one conversation."""
+    with openai.OpenAI(base_url=http_daemon.http_url + "/v1", api_key=http_daemon.token, max_retries=1, _strict_response_validation=True) as client:
+        script = echo_script({"type": "error", "code": "overloaded", "message": "busy", "retryAfter": 0.01})
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hi"}, {"role": "user", "content": script}])
+    import parley
+
+    with parley.connect(f"unix://{http_daemon.socket}") as parley_client:
+        [conversation] = parley_client.conversations()
+        assert conversation.response_count == 2, "the first try and the SDK's retry"
+        assert len(parley_client.conversation(conversation.id).messages) == 3, "its messages stored once"

@@ -146,3 +146,24 @@ def test_the_python_client_replays_like_a_chat_completions_client(daemon):
         fresh = model.prompt(messages=history, new_conversation=True)
         assert fresh.text() == "again" and fresh.conversation_id != first.conversation_id
         assert len(client.conversation(first.conversation_id).response_ids) == 2
+
+
+async def test_a_retry_of_a_request_that_failed_before_any_output_continues_its_conversation(daemon, two):
+    """What an SDK does after a 5xx or a 429: the same history again. It must not store a turn twice."""
+    replaying, _ = two
+    first, answer = await ask(replaying, wire(user("one")))
+    failing = wire(user("one"), assistant(answer), user('{"events": [{"type": "error", "code": "overloaded", "message": "busy"}]}'))
+    started = await replaying.request("prompt", {"messages": failing})
+    assert (await replaying.until_done(started["responseId"]))[-1]["status"] == "error"
+    nodes = count(daemon, "messages")
+    again = await replaying.request("prompt", {"messages": failing})
+    await replaying.until_done(again["responseId"])
+    assert started["conversationId"] == again["conversationId"] == first["conversationId"]
+    assert count(daemon, "messages") == nodes, "the retried turn is not stored again"
+    # a failure that produced output is not retried this way: the same request again is a new conversation
+    partial = wire(user("two"), assistant("x"), user('{"events": [{"type": "text", "chunk": "half"}, {"type": "error", "code": "network", "message": "cut"}]}'))
+    cut = await replaying.request("prompt", {"messages": partial})
+    await replaying.until_done(cut["responseId"])
+    other = await replaying.request("prompt", {"messages": partial})
+    await replaying.until_done(other["responseId"])
+    assert other["conversationId"] != cut["conversationId"]

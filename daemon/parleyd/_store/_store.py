@@ -94,10 +94,11 @@ class Store:
         """The conversation a replayed history continues, its tip, and how many of ``messages`` it holds.
 
         That is the conversation whose whole history (up to its tip) ``messages`` begins
-        with, followed by at least one new message; the longest such; of several with the
-        same tip, the most recently updated. One query, whatever the history's length:
-        hashing ``messages`` finds the tips."""
-        hashes = _graph.chain_hashes(messages)[:-1]
+        with, followed by at least one new message, or ending there when its latest
+        response failed before any output (``messages`` are a client's retry); the longest
+        such; of several with the same tip, the most recently updated. One query, whatever
+        the history's length: hashing ``messages`` finds the tips."""
+        hashes = _graph.chain_hashes(messages)
         if not hashes:
             return None
         depth = {node: k for k, node in enumerate(hashes, start=1)}
@@ -106,10 +107,20 @@ class Store:
             f"SELECT id, tip FROM conversations WHERE tip IN ({', '.join('?' * len(asked))}) ORDER BY updated_at DESC",
             asked,
         ).fetchall()
+        rows = [row for row in rows if depth[row[1]] < len(hashes) or self._failed_without_output(row[0])]
         if not rows:
             return None
         conversation_id, tip = max(rows, key=lambda row: depth[row[1]])  # max keeps the first: the latest updated
         return conversation_id, tip, depth[tip]
+
+    def _failed_without_output(self, conversation_id: str) -> bool:
+        """Whether the conversation's latest response ended in error, cancelled or interrupted, having produced nothing."""
+        row = self._conn.execute(
+            "SELECT status IN ('error', 'cancelled', 'interrupted') AND output_tip IS input_tip FROM responses "
+            "WHERE conversation_id = ? ORDER BY rowid DESC LIMIT 1",
+            (conversation_id,),
+        ).fetchone()
+        return bool(row and row[0])
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:
         row = self._conn.execute("SELECT title FROM conversations WHERE id = ?", (conversation_id,)).fetchone()

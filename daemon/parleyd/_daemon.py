@@ -109,6 +109,7 @@ class Daemon:
         tools: list[ToolSpec],
         chain_limit: int | None,
         hide_reasoning: bool,
+        session_key: str | None = None,
     ) -> LiveResponse:
         """Store the input, start the model, subscribe the caller; answers at once.
 
@@ -120,7 +121,9 @@ class Daemon:
         created_at = now()
         if conversation_id is None:
             conversation_id = new_id("conv")
-            self.store.create_conversation(conversation_id, title=_title(messages), model=model.id, created_at=created_at)
+            self.store.create_conversation(
+                conversation_id, title=_title(messages), model=model.id, created_at=created_at, session_key=session_key
+            )
         live = LiveResponse(
             response_id=new_id("resp"),
             conversation_id=conversation_id,
@@ -173,15 +176,17 @@ class Daemon:
             raise _unknown_conversation(conversation_id)
         return conversation
 
-    def prompt(self, subscriber: Subscriber, params: PromptParams) -> LiveResponse:
+    def prompt(self, subscriber: Subscriber, params: PromptParams, *, session_key: str | None = None) -> LiveResponse:
         """Start the response of a ``prompt`` (from a connection, or a front door): in the
-        conversation it names, else in the one its messages replay (PROTOCOL.md), else a new one."""
+        conversation it names, else in the one its messages replay (PROTOCOL.md), else a new one.
+        ``session_key``: the session a front door's client named; a replay continues only that
+        session's conversation (or the conversation of that id), and a new one is started with it."""
         model = self.models.get(params.model)
         messages = list(params.messages or []) + _user_turn(params.prompt, params.attachments)
         conversation_id, history_tip, held = params.conversation_id, None, 0
         if conversation_id is not None:
             history_tip = self.conversation_history(conversation_id)
-        elif not params.new_conversation and (found := self.store.continued_conversation(messages)) is not None:
+        elif not params.new_conversation and (found := self.store.continued_conversation(messages, session_key=session_key)) is not None:
             conversation_id, history_tip, held = found
         return self.start_response(
             subscriber,
@@ -195,6 +200,7 @@ class Daemon:
             tools=params.tools or [],
             chain_limit=params.chain_limit,
             hide_reasoning=params.hide_reasoning,
+            session_key=session_key,
         )
 
     def reply(self, subscriber: Subscriber, params: ReplyParams) -> LiveResponse:

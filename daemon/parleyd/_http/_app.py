@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import chat_completions, models
-from ._errors import openai_error
+from ._errors import HttpError, render
 
 if TYPE_CHECKING:
     from .._daemon import Daemon
@@ -51,11 +51,11 @@ class _Guard:
             headers = Headers(scope=scope)
             refused = None
             if headers.get("origin") is not None:
-                refused = openai_error(403, "permission_error", "requests from browser pages are refused")
+                refused = HttpError(403, "permission_error", "requests from browser pages are refused")
             elif not _authorized(headers, self.token):
-                refused = openai_error(401, "invalid_api_key", "the daemon's token is needed, as `Authorization: Bearer TOKEN` or `x-api-key`")
+                refused = HttpError(401, "invalid_api_key", "the daemon's token is needed, as `Authorization: Bearer TOKEN` or `x-api-key`")
             if refused is not None:
-                return await refused(scope, receive, send)
+                return await render(scope["path"], refused)(scope, receive, send)
         await self.app(scope, receive, send)
 
 

@@ -8,19 +8,20 @@ system and developer messages, ``max_tokens``/``max_completion_tokens``, ``tempe
 (``tool_choice`` becomes the model's ``toolChoice`` option), the model's calls as
 ``tool_calls`` (streamed with their ``index``, ``id`` and ``name`` in the first fragment
 only) and the client's results as ``tool`` messages; images in (``image_url``); reasoning
-out as ``reasoning_content``, mirrored as ``reasoning``, and both taken in. Not served
-yet, and refused with a 400 that says so: other content parts (audio, files), ``n`` > 1,
-``response_format``. A response that fails before its first output answers with the
-HTTP status of its error; one that fails later ends its stream with ``data: {"error": …}``.
-A client that disconnects mid-stream cancels the response (its partial output is kept).
+out as ``reasoning_content``, mirrored as ``reasoning``, and both taken in;
+``response_format`` ``json_schema`` (and ``json_object``) as the model's ``schema``
+option, for models that take one. Not served, and refused with a 400 that says so: other
+content parts (audio, files), ``n`` > 1. A response that fails before its first output
+answers with the HTTP status of its error; one that fails later ends its stream with
+``data: {"error": …}``. A client that disconnects mid-stream cancels the response (its
+partial output is kept).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.requests import Request
@@ -28,9 +29,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from parley._errors import RequestError
 from parley._types import (
-    Attachment,
     AttachmentPart,
-    DoneEvent,
     ErrorEvent,
     Message,
     PromptParams,
@@ -46,8 +45,12 @@ from parley._types import (
     UsageEvent,
 )
 
-from ._errors import event_status, from_request_error, openai_error
-from ._subscription import Subscription
+from ._errors import HttpError, openai_error
+from ._parts import image_url, json_arguments
+from ._turn import Turn, prompt, read_body
+
+if TYPE_CHECKING:
+    from .._models import ModelRegistry
 
 
 class _Function(msgspec.Struct):
@@ -109,41 +112,24 @@ _encode = msgspec.json.encode
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 
-class _Unsupported(Exception):
-    """A request this front door does not serve yet: a 400 that says what."""
-
-
 async def create(request: Request) -> Response:
-    daemon = request.app.state.daemon
     try:
-        body = _decode(await request.body())
-        params = _prompt_params(body)
-        subscription = Subscription()
-        live = daemon.prompt(subscription, params)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        return openai_error(400, "invalid_request_error", f"invalid request body: {exc}")
-    except _Unsupported as exc:
-        return openai_error(400, "unsupported", str(exc))
-    except RequestError as exc:
-        return from_request_error(exc)
-    events = subscription.events()
-    first = await anext(events)
-    if isinstance(first, ErrorEvent):  # failed before any output: the status says so
-        return openai_error(event_status(first.code), first.code, first.message, retry_after=first.retry_after)
-    chat = _Chat(live.id, live.model.id)
+        body = await read_body(request, _decode)
+        turn = await prompt(request, _prompt_params(body, request.app.state.daemon.models))
+    except HttpError as exc:
+        return openai_error(exc)
+    chat = _Chat(turn.id, turn.model)
     if body.stream:
         include_usage = body.stream_options is not None and body.stream_options.include_usage
-        return StreamingResponse(_stream(chat, live, first, events, include_usage), media_type="text/event-stream")
-    return await _complete(chat, first, events)
+        return StreamingResponse(turn.guarded(_stream(chat, turn, include_usage)), media_type="text/event-stream")
+    return await _complete(chat, turn)
 
 
-def _prompt_params(body: ChatRequest) -> PromptParams:
-    if body.response_format is not None and body.response_format.get("type") != "text":
-        raise _Unsupported("response_format is not served over parley's HTTP endpoints yet")
+def _prompt_params(body: ChatRequest, models: ModelRegistry) -> PromptParams:
     if body.n not in (None, 1):
-        raise _Unsupported("n > 1 is not served: parley answers once per request")
+        raise HttpError.unsupported("n > 1 is not served: parley answers once per request")
     if not body.messages:
-        raise msgspec.ValidationError("`messages` must not be empty")
+        raise HttpError.bad_request("`messages` must not be empty")
     options = {
         "maxTokens": body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens,
         "temperature": body.temperature,
@@ -151,10 +137,34 @@ def _prompt_params(body: ChatRequest) -> PromptParams:
         "stop": body.stop,
         "seed": body.seed,
         "toolChoice": _tool_choice(body.tool_choice),
+        "schema": output_schema(body.model, body.response_format, models),
     }
     options = {k: v for k, v in options.items() if v is not None}
     tools = [ToolSpec(name=t.function.name, description=t.function.description, input_schema=t.function.parameters or _NO_PARAMETERS) for t in body.tools or []]
     return PromptParams(model=body.model, messages=_messages(body.messages), options=options or None, tools=tools or None)
+
+
+def output_schema(model_id: str | None, response_format: dict[str, Any] | None, models: ModelRegistry) -> dict[str, Any] | None:
+    """The ``schema`` option a ``response_format`` asks for: ``json_schema``'s schema, or any
+    object for ``json_object``; a 400 for a model that cannot be held to one."""
+    kind = (response_format or {}).get("type", "text")
+    if kind == "text":
+        return None
+    if kind == "json_schema":
+        schema = (response_format or {}).get("json_schema", {}).get("schema")
+    elif kind == "json_object":
+        schema = {"type": "object"}
+    else:
+        raise HttpError.bad_request(f"unknown response_format type {kind!r}")
+    if not isinstance(schema, dict):
+        raise HttpError.bad_request("response_format json_schema needs its `schema` object")
+    try:
+        model = models.get(model_id)
+    except RequestError as exc:
+        raise HttpError.from_request(exc) from None
+    if not model.capabilities.schema:
+        raise HttpError.unsupported(f"model {model.id!r} cannot be held to a JSON schema (response_format)")
+    return schema
 
 
 _NO_PARAMETERS = {"type": "object", "properties": {}}
@@ -181,12 +191,12 @@ def _messages(chat: list[ChatMessage]) -> list[Message]:
             continue
         role = _ROLES.get(message.role)
         if role is None:
-            raise msgspec.ValidationError(f"unknown message role {message.role!r}")
+            raise HttpError.bad_request(f"unknown message role {message.role!r}")
         thought = message.reasoning_content or message.reasoning
         parts: list[Any] = ([ReasoningPart(text=thought)] if thought else []) + _content(message.content)
         for call in message.tool_calls or []:
             names[call.id] = call.function.name
-            parts.append(ToolCallPart(name=call.function.name, arguments=_arguments(call.function.arguments), tool_call_id=call.id))
+            parts.append(ToolCallPart(name=call.function.name, arguments=json_arguments(call.function.arguments), tool_call_id=call.id))
         out.append(Message(role=role, parts=parts))  # type: ignore[arg-type]
     return out
 
@@ -201,35 +211,15 @@ def _content(content: str | list[dict[str, Any]] | None) -> list[Any]:
         if kind == "text":
             parts.append(TextPart(text=str(part.get("text", ""))))
         elif kind == "image_url":
-            parts.append(AttachmentPart(attachment=_image(str((part.get("image_url") or {}).get("url", "")))))
+            parts.append(AttachmentPart(attachment=image_url(str((part.get("image_url") or {}).get("url", "")))))
         else:
-            raise _Unsupported(f"content parts of type {kind!r} are not served over parley's HTTP endpoints yet")
+            raise HttpError.unsupported(f"content parts of type {kind!r} are not served over parley's HTTP endpoints yet")
     return parts
-
-
-def _image(url: str) -> Attachment:
-    if not url.startswith("data:"):
-        return Attachment(url=url)
-    header, sep, data = url[5:].partition(",")
-    mime_type, _, encoding = header.partition(";")
-    if not sep or encoding != "base64":
-        raise msgspec.ValidationError("an image data: URL must be base64 (data:image/png;base64,...)")
-    return Attachment(mime_type=mime_type or None, content=data)
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:
     """The text of a tool message's content."""
     return "".join(p.text for p in _content(content) if isinstance(p, TextPart))
-
-
-def _arguments(arguments: str) -> dict[str, Any]:
-    try:
-        value = json.loads(arguments) if arguments.strip() else {}
-    except ValueError:
-        raise msgspec.ValidationError(f"tool call arguments are not JSON: {arguments[:80]!r}") from None
-    if not isinstance(value, dict):
-        raise msgspec.ValidationError("tool call arguments must be a JSON object")
-    return value
 
 
 class _Chat:
@@ -272,11 +262,10 @@ class _Chat:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.model, **fields}
 
 
-async def _complete(chat: _Chat, first: Any, events: AsyncIterator[Any]) -> Response:
+async def _complete(chat: _Chat, turn: Turn) -> Response:
     text: list[str] = []
     thought: list[str] = []
-    event = first
-    while True:
+    async for event in turn:
         if isinstance(event, TextEvent):
             text.append(event.chunk)
         elif isinstance(event, ReasoningEvent):
@@ -286,10 +275,7 @@ async def _complete(chat: _Chat, first: Any, events: AsyncIterator[Any]) -> Resp
         elif isinstance(event, UsageEvent):
             chat.add_usage(event)
         elif isinstance(event, ErrorEvent):
-            return openai_error(event_status(event.code), event.code, event.message, retry_after=event.retry_after)
-        elif isinstance(event, DoneEvent):
-            break
-        event = await anext(events)
+            return openai_error(HttpError.from_event(event))
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text) or (None if chat.calls else "")}
     if thought:
         message["reasoning_content"] = message["reasoning"] = "".join(thought)
@@ -299,36 +285,27 @@ async def _complete(chat: _Chat, first: Any, events: AsyncIterator[Any]) -> Resp
     return JSONResponse(chat.envelope("chat.completion", choices=[choice], usage=chat.usage))
 
 
-async def _stream(chat: _Chat, live: Any, first: Any, events: AsyncIterator[Any], include_usage: bool) -> AsyncIterator[bytes]:
+async def _stream(chat: _Chat, turn: Turn, include_usage: bool) -> AsyncIterator[bytes]:
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
         return b"data: " + _encode(chat.envelope("chat.completion.chunk", choices=[choice])) + b"\n\n"
 
-    done = False
-    try:
-        yield chunk({"role": "assistant", "content": ""})
-        event = first
-        while not isinstance(event, DoneEvent):
-            if isinstance(event, TextEvent) and event.chunk:
-                yield chunk({"content": event.chunk})
-            elif isinstance(event, ReasoningEvent) and event.chunk:
-                yield chunk({"reasoning_content": event.chunk, "reasoning": event.chunk})
-            elif isinstance(event, ToolCallNameEvent | ToolCallArgsEvent):
-                if (fragment := chat.tool_fragment(event)) is not None:
-                    yield chunk({"tool_calls": [fragment]})
-            elif isinstance(event, UsageEvent):
-                chat.add_usage(event)
-            elif isinstance(event, ErrorEvent):
-                error = {"message": event.message, "type": "server_error", "param": None, "code": event.code}
-                yield b"data: " + _encode({"error": error}) + b"\n\n"
-                done = True
-                return
-            event = await anext(events)
-        done = True
-        yield chunk({}, chat.finish_reason)
-        if include_usage:
-            yield b"data: " + _encode(chat.envelope("chat.completion.chunk", choices=[], usage=chat.usage)) + b"\n\n"
-        yield b"data: [DONE]\n\n"
-    finally:
-        if not done:  # the client went away mid-stream
-            await live.cancel()
+    yield chunk({"role": "assistant", "content": ""})
+    async for event in turn:
+        if isinstance(event, TextEvent) and event.chunk:
+            yield chunk({"content": event.chunk})
+        elif isinstance(event, ReasoningEvent) and event.chunk:
+            yield chunk({"reasoning_content": event.chunk, "reasoning": event.chunk})
+        elif isinstance(event, ToolCallNameEvent | ToolCallArgsEvent):
+            if (fragment := chat.tool_fragment(event)) is not None:
+                yield chunk({"tool_calls": [fragment]})
+        elif isinstance(event, UsageEvent):
+            chat.add_usage(event)
+        elif isinstance(event, ErrorEvent):
+            error = {"message": event.message, "type": "server_error", "param": None, "code": event.code}
+            yield b"data: " + _encode({"error": error}) + b"\n\n"
+            return
+    yield chunk({}, chat.finish_reason)
+    if include_usage:
+        yield b"data: " + _encode(chat.envelope("chat.completion.chunk", choices=[], usage=chat.usage)) + b"\n\n"
+    yield b"data: [DONE]\n\n"

@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse
 from parley._errors import UnknownModel
 from parley._types import ModelInfo
 
-from ._errors import from_request_error
+from ._errors import HttpError, openai_error
 
 _CREATED = 0  # the models have no creation time; OpenAI's clients require the field
 
@@ -26,5 +26,5 @@ async def get_model(request: Request) -> JSONResponse:
     try:
         model = request.app.state.daemon.models.get(request.path_params["model_id"])
     except UnknownModel as exc:
-        return from_request_error(exc)
+        return openai_error(HttpError.from_request(exc))
     return JSONResponse(_model(model.info(default=False)))

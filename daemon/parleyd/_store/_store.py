@@ -74,11 +74,13 @@ class Store:
 
     # ---- conversations -----------------------------------------------------------
 
-    def create_conversation(self, conversation_id: str, *, title: str, model: str, created_at: str) -> None:
+    def create_conversation(
+        self, conversation_id: str, *, title: str, model: str, created_at: str, session_key: str | None = None
+    ) -> None:
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO conversations (id, title, model, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                (conversation_id, title, model, created_at, created_at),
+                "INSERT INTO conversations (id, title, model, created_at, updated_at, session_key) VALUES (?, ?, ?, ?, ?, ?)",
+                (conversation_id, title, model, created_at, created_at, session_key),
             )
 
     def conversation_exists(self, conversation_id: str) -> bool:
@@ -90,23 +92,27 @@ class Store:
         row = self._conn.execute("SELECT tip FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         return row[0] if row else None
 
-    def continued_conversation(self, messages: list[Message]) -> tuple[str, str, int] | None:
+    def continued_conversation(
+        self, messages: list[Message], *, session_key: str | None = None
+    ) -> tuple[str, str, int] | None:
         """The conversation a replayed history continues, its tip, and how many of ``messages`` it holds.
 
         That is the conversation whose whole history (up to its tip) ``messages`` begins
         with, followed by at least one new message, or ending there when its latest
         response failed before any output (``messages`` are a client's retry); the longest
         such; of several with the same tip, the most recently updated. One query, whatever
-        the history's length: hashing ``messages`` finds the tips."""
+        the history's length: hashing ``messages`` finds the tips. A ``session_key`` (a
+        client's session) keeps only the conversation of that id or started with that key."""
         hashes = _graph.chain_hashes(messages)
         if not hashes:
             return None
         depth = {node: k for k, node in enumerate(hashes, start=1)}
-        asked = hashes[-_MAX_TIPS:]
-        rows = self._conn.execute(
-            f"SELECT id, tip FROM conversations WHERE tip IN ({', '.join('?' * len(asked))}) ORDER BY updated_at DESC",
-            asked,
-        ).fetchall()
+        tips = hashes[-_MAX_TIPS:]
+        query = f"SELECT id, tip FROM conversations WHERE tip IN ({', '.join('?' * len(tips))})"
+        if session_key is not None:
+            query += " AND (id = ? OR session_key = ?)"
+            tips += [session_key, session_key]
+        rows = self._conn.execute(query + " ORDER BY updated_at DESC", tips).fetchall()
         rows = [row for row in rows if depth[row[1]] < len(hashes) or self._failed_without_output(row[0])]
         if not rows:
             return None

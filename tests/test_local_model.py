@@ -116,7 +116,7 @@ async def test_models_list_shows_the_local_models(conn):
     models = {m["id"]: m for m in (await conn.request("models/list"))["models"]}
     assert models["smollm2"]["default"] is True and models["smollm2"]["provider"] == "local"
     assert models["smollm2"]["aliases"] == ["SmolLM2", "local"]
-    assert models["smollm2"]["capabilities"] == {"streaming": True, "tools": True, "reasoning": False, "attachments": [], "schema": False}
+    assert models["smollm2"]["capabilities"] == {"streaming": True, "tools": True, "reasoning": False, "attachments": [], "schema": True}
     assert models["my-gguf"]["aliases"] == ["mine"]
 
 

@@ -116,6 +116,7 @@ class LlamaRunner:
             params["tool_choice"] = {"type": "function", "function": {"name": tool["function"]["name"]}}
         stats.update(prompt_tokens=0, completion_tokens=0)
         llama.parley_job = (cancel, stats)
+        finish = None
         try:
             chunks = llama.create_chat_completion(messages=request["messages"], stream=True, **params)
             try:
@@ -124,6 +125,7 @@ class LlamaRunner:
                     if cancel.is_set():
                         return
                     delta = chunk["choices"][0]["delta"]
+                    finish = chunk["choices"][0].get("finish_reason") or finish
                     if text := delta.get("content"):
                         yield TextEvent(chunk=text)
                     for call in delta.get("tool_calls") or ():
@@ -140,7 +142,9 @@ class LlamaRunner:
             raise ModelFailure("model_error", str(exc)) from None
         finally:
             llama.parley_job = None
-        yield UsageEvent(input=stats["prompt_tokens"], output=stats["completion_tokens"])
+        # the finish reason as the OpenAI provider reports it: "length" when maxTokens cut the answer
+        details = {"stop_reason": finish} if finish else None
+        yield UsageEvent(input=stats["prompt_tokens"], output=stats["completion_tokens"], details=details)
 
 
 _LLAMA_CLASS: Any = None

@@ -11,6 +11,8 @@ stops generation within a token, and the model is free for the next prompt.
 This module is the daemon's side: options, the chat messages sent to the worker,
 and finding the default model. What runs in the worker is ``_llama``.
 
+Structured output: the ``schema`` option holds the answer to a JSON schema, by a grammar.
+
 Tools: SmolLM2's chat template does not show tools to the model, so it never
 chooses one; the ``toolChoice`` option names a tool the model must call, and
 llama-cpp-python constrains the arguments to its JSON schema with a grammar.
@@ -61,6 +63,8 @@ class LocalOptions(msgspec.Struct, forbid_unknown_fields=True, rename="camel", k
     #: ``"auto"`` (the default) or ``"none"``: no tool is shown to the model; the name of one of
     #: the request's tools: the model must call it, its arguments constrained to its schema.
     tool_choice: str | None = None
+    #: A JSON schema the answer must match: llama.cpp turns it into a grammar.
+    schema: dict[str, Any] | None = None
 
 
 #: What an option left unset means, unless the model was given other defaults.
@@ -76,7 +80,7 @@ class LocalModel(Model):
 
     Options = LocalOptions
     provider = "local"
-    capabilities = ModelCapabilities(streaming=True, tools=True)  # forced calls: option toolChoice
+    capabilities = ModelCapabilities(streaming=True, tools=True, schema=True)  # forced calls: option toolChoice
 
     def __init__(
         self,
@@ -154,6 +158,8 @@ def _sampling(options: LocalOptions) -> dict[str, Any]:
         params["seed"] = options.seed
     if options.stop:
         params["stop"] = [options.stop] if isinstance(options.stop, str) else list(options.stop)
+    if options.schema is not None:
+        params["response_format"] = {"type": "json_object", "schema": options.schema}
     return {k: v for k, v in params.items() if v is not None}
 
 

@@ -284,3 +284,12 @@ def test_structured_output_and_a_length_cut_from_the_local_model(client):
     assert chunks[-1].choices[0].finish_reason == "length" and chunks[-1].choices[0].delta.content is None
     with pytest.raises(openai.BadRequestError, match="JSON schema"):
         client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}], response_format=fmt)
+
+
+def test_a_provider_that_reports_no_token_counts(client):
+    """An upstream usage event without counts (some servers send none) is zero, not a broken stream."""
+    script = echo_script({"type": "text", "chunk": "ok"}, {"type": "usage", "details": {"stop_reason": "stop"}})
+    completion = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": script}])
+    assert completion.choices[0].message.content == "ok" and completion.usage.total_tokens == 0
+    chunks = list(client.chat.completions.create(model="echo", messages=[{"role": "user", "content": script}], stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].usage.completion_tokens == 0 and chunks[-2].choices[0].finish_reason == "stop"

@@ -254,7 +254,8 @@ class _Chat:
         return {"index": list(self.calls).index(call_id), "function": {"arguments": event.chunk}}
 
     def add_usage(self, event: UsageEvent) -> None:
-        self.usage = {"prompt_tokens": event.input, "completion_tokens": event.output, "total_tokens": event.input + event.output}
+        given, made = event.input or 0, event.output or 0  # a provider may not report them
+        self.usage = {"prompt_tokens": given, "completion_tokens": made, "total_tokens": given + made}
         if (event.details or {}).get("stop_reason") in ("length", "max_tokens") and not self.calls:
             self.finish_reason = "length"
 

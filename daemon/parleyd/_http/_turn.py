@@ -11,6 +11,7 @@ history continues.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .._live import LiveResponse, Subscriber
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: Headers by which clients name their session: parley's own, Claude Code's, Codex's.
 SESSION_HEADERS = ("x-parley-conversation", "x-claude-code-session-id", "session-id")
@@ -75,11 +77,19 @@ class Turn:
                 return
             event = await anext(self._rest)
 
-    async def guarded(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """A streamed body; the client going away before the response ended cancels it."""
+    async def guarded(
+        self, chunks: AsyncIterator[bytes], on_error: Callable[[HttpError], bytes] | None = None
+    ) -> AsyncIterator[bytes]:
+        """A streamed body; the client going away before the response ended cancels it. A bug
+        in the API's own code ends the stream with ``on_error``'s framing, not a cut connection;
+        its traceback goes to the log, never on the wire."""
         try:
             async for chunk in chunks:
                 yield chunk
+        except Exception:
+            log.exception("%s: the front door failed while streaming it", self.live.id)
+            if on_error is not None:
+                yield on_error(HttpError(500, "internal_error", "parley failed while streaming this response; its log says why"))
         finally:
             if not self._ended:
                 await self.live.cancel()

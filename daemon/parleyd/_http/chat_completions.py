@@ -45,7 +45,7 @@ from parley._types import (
     UsageEvent,
 )
 
-from ._errors import HttpError, openai_error
+from ._errors import HttpError, openai_error, openai_kind
 from ._parts import image_url, json_arguments
 from ._turn import Turn, prompt, read_body
 
@@ -121,7 +121,7 @@ async def create(request: Request) -> Response:
     chat = _Chat(turn.id, turn.model)
     if body.stream:
         include_usage = body.stream_options is not None and body.stream_options.include_usage
-        return StreamingResponse(turn.guarded(_stream(chat, turn, include_usage)), media_type="text/event-stream")
+        return StreamingResponse(turn.guarded(_stream(chat, turn, include_usage), _stream_error), media_type="text/event-stream")
     return await _complete(chat, turn)
 
 
@@ -286,6 +286,12 @@ async def _complete(chat: _Chat, turn: Turn) -> Response:
     return JSONResponse(chat.envelope("chat.completion", choices=[choice], usage=chat.usage))
 
 
+def _stream_error(error: HttpError) -> bytes:
+    """A failure after the stream began: what OpenAI's clients raise as an APIError."""
+    body = {"error": {"message": error.message, "type": openai_kind(error.status), "param": None, "code": error.code}}
+    return b"data: " + _encode(body) + b"\n\n"
+
+
 async def _stream(chat: _Chat, turn: Turn, include_usage: bool) -> AsyncIterator[bytes]:
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}
@@ -303,8 +309,7 @@ async def _stream(chat: _Chat, turn: Turn, include_usage: bool) -> AsyncIterator
         elif isinstance(event, UsageEvent):
             chat.add_usage(event)
         elif isinstance(event, ErrorEvent):
-            error = {"message": event.message, "type": "server_error", "param": None, "code": event.code}
-            yield b"data: " + _encode({"error": error}) + b"\n\n"
+            yield _stream_error(HttpError.from_event(event))
             return
     yield chunk({}, chat.finish_reason)
     if include_usage:

@@ -1,6 +1,6 @@
 """Benchmark of a replayed history: a chat-completions-style client re-sending the whole conversation each turn.
 
-    python bench/replay.py [--turns 100] [--runs 5] [--llm-python PATH]
+    python bench/replay.py [--turns 100] [--runs 5] [--openai] [--llm-python PATH]
 
 Each turn appends a 1.25 KB user message to the history and sends the whole history,
 the model's earlier answers included, as ``prompt {model: "echo", messages}`` with no
@@ -9,6 +9,9 @@ bytes against the text it holds (the event log included), the conversations it m
 and the wall time of early and late turns (medians of the first and last 10). Each
 replay runs ``--runs`` times, each on a fresh database; a turn's wall is its median
 over the runs (a 2-core VM is noisy), sizes are those of the last run.
+
+With ``--openai``, the same replay also runs through the official ``openai`` SDK against the
+daemon's HTTP front door (``chat.completions.create(messages=history)``), side by side.
 
 With ``--llm-python`` (a Python with ``llm`` 0.36 and ``llm-echo`` 0.5 installed, e.g.
 ``python -m venv /tmp/llm && /tmp/llm/bin/pip install llm==0.36 llm-echo==0.5``), the same
@@ -54,13 +57,14 @@ def turn_text(turn: int, size: int = 1250) -> str:
     return " ".join(words)[:size]
 
 
-def parley_replay(turns: int) -> dict:
+def _daemon(extra_args: list[str]) -> tuple[Path, subprocess.Popen]:
+    """A fresh daemon serving echo by default, started and answering."""
     home = Path(tempfile.mkdtemp(prefix="parley-bench-replay-"))
     (home / "config").mkdir(mode=0o700)
     (home / "config" / "config.toml").write_text('default_model = "echo"\n')
     env = dict(os.environ, PARLEY_HOME=str(home))
     log = open(home / "daemon.log", "ab")
-    daemon = subprocess.Popen([sys.executable, "-m", "parleyd", "serve"], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    daemon = subprocess.Popen([sys.executable, "-m", "parleyd", "serve", *extra_args], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     socket = home / "run" / "parley.sock"
     deadline = time.monotonic() + 20
     while not socket.exists():
@@ -68,6 +72,22 @@ def parley_replay(turns: int) -> dict:
             raise SystemExit("the daemon did not start")
         time.sleep(0.05)
     os.environ["PARLEY_HOME"] = str(home)
+    return home, daemon
+
+
+def _stopped(home: Path, daemon: subprocess.Popen, result: dict) -> dict:
+    """Stop the daemon; ``result`` with the database's size and the conversations stored."""
+    with parley.connect(client_name="bench-replay", autostart=False) as client:
+        result["conversations"] = len(client.conversations(limit=1000))
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(timeout=30)
+    database = home / "data" / "parley.db"
+    return {**result, "bytes": sum(p.stat().st_size for p in database.parent.glob("parley.db*"))}
+
+
+def parley_replay(turns: int) -> dict:
+    """Through parley's own client, over the unix socket."""
+    home, daemon = _daemon([])
     walls, history, text = [], [], 0
     with parley.connect(client_name="bench-replay", autostart=False) as client:
         model = client.get_model("echo")
@@ -78,12 +98,29 @@ def parley_replay(turns: int) -> dict:
             walls.append(time.perf_counter() - t0)
             history.append(assistant(answer))
             text += len(turn_text(turn).encode()) + len(answer.encode())
-        conversations = len(client.conversations(limit=1000))
-    daemon.send_signal(signal.SIGTERM)
-    daemon.wait(timeout=30)
-    database = home / "data" / "parley.db"
-    size = sum(p.stat().st_size for p in database.parent.glob("parley.db*"))
-    return {"bytes": size, "text": text, "conversations": conversations, "walls": walls}
+    return _stopped(home, daemon, {"text": text, "walls": walls})
+
+
+def openai_replay(turns: int) -> dict:
+    """Through the official ``openai`` SDK and the daemon's chat completions endpoint."""
+    import openai
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import free_port
+
+    port = free_port()
+    home, daemon = _daemon(["--http", f"127.0.0.1:{port}"])
+    token = (home / "run" / "parley.token").read_text().strip()
+    walls, history, text = [], [], 0
+    with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=token, max_retries=0) as client:
+        for turn in range(turns):
+            history.append({"role": "user", "content": turn_text(turn)})
+            t0 = time.perf_counter()
+            answer = client.chat.completions.create(model="echo", messages=history).choices[0].message.content
+            walls.append(time.perf_counter() - t0)
+            history.append({"role": "assistant", "content": answer})
+            text += len(turn_text(turn).encode()) + len(answer.encode())
+    return _stopped(home, daemon, {"text": text, "walls": walls})
 
 
 LLM_SCRIPT = textwrap.dedent(
@@ -134,8 +171,11 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=100)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--llm-python", help="a Python with llm 0.36 and llm-echo 0.5 installed")
+    parser.add_argument("--openai", action="store_true", help="also replay through the openai SDK and the HTTP front door")
     args = parser.parse_args()
-    results = {"parley": repeated(lambda: parley_replay(args.turns), args.runs)}
+    results = {"parley (JSON-RPC)": repeated(lambda: parley_replay(args.turns), args.runs)}
+    if args.openai:
+        results["parley (openai SDK, HTTP)"] = repeated(lambda: openai_replay(args.turns), args.runs)
     if args.llm_python:
         results["llm 0.36 + llm-echo 0.5"] = repeated(lambda: llm_replay(args.llm_python, args.turns), args.runs)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")

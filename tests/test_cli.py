@@ -42,7 +42,7 @@ def test_errors_are_one_line_and_a_nonzero_exit(daemon):
 
 def test_reasoning_is_not_mixed_into_stdout(daemon):
     out = parley(daemon, "prompt", echo_script({"type": "reasoning", "chunk": "hmm"}, {"type": "text", "chunk": "answer"}))
-    assert out.stdout == "answer\n" and out.stderr == ""  # stderr is not a terminal: no reasoning
+    assert out.stdout == "answer\n" and out.stderr == "hmm\n"  # as llm: on stderr, plain when it is not a terminal
 
 
 def test_continue_and_logs(daemon):

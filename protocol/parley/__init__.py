@@ -16,16 +16,36 @@
             return a + b
 
         print(model.chain("What is 1 + 2?", tools=[add]).text())  # the daemon calls add through this client
+
+A script for llm runs on it too: ``import parley as llm``, then ``llm.get_model()``,
+``str(model.prompt("Hi", temperature=0.5))``, ``schema=llm.schema_dsl("name, age int")``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._builders import assistant, attachment, system, text_of, tool_message, tool_result, user
-from ._client import AsyncClient, AsyncModel, AsyncResponse, Client, Model, Response, connect, connect_async
+from ._client import ASYNC_NAMES, Client, Model, Response, connect
+from ._default import get_async_model, get_model, get_models
 from ._errors import *  # noqa: F403
 from ._errors import __doc__ as _errors_doc  # noqa: F401
+from ._schema_dsl import schema_dsl
 from ._toolspec import CancelToolCall, Tool
 from ._types import *  # noqa: F403
 
+if TYPE_CHECKING:
+    from ._client import AsyncClient, AsyncModel, AsyncResponse, connect_async
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """The asyncio client, imported when first named (``from parley import AsyncClient``)."""
+    if name in ASYNC_NAMES:
+        from . import _client
+
+        return getattr(_client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     # the client
@@ -37,6 +57,11 @@ __all__ = [
     "AsyncModel",
     "Response",
     "AsyncResponse",
+    # llm's module-level API, on a client of the process's own
+    "get_model",
+    "get_async_model",
+    "get_models",
+    "schema_dsl",
     # tools
     "Tool",
     "CancelToolCall",

@@ -70,7 +70,7 @@ class Tool:
         if not name or name == "<lambda>":
             raise ValueError("a tool from a lambda needs a name: Tool.function(fn, name=...)")
         arguments, positional = _arguments_struct(function, name)
-        spec = ToolSpec(name=name, description=description or _summary(function), input_schema=_schema(arguments))
+        spec = ToolSpec(name=name, description=description or _summary(function), input_schema=struct_schema(arguments))
         return cls(spec=spec, implementation=function, _arguments=arguments, _positional=positional)
 
     def call(self, arguments: dict[str, Any]) -> Any:
@@ -155,7 +155,7 @@ def _arguments_struct(function: Callable[..., Any], name: str) -> tuple[type[msg
     return struct, tuple(positional)
 
 
-def _schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
+def struct_schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
     """The struct's JSON schema as one object schema, references inlined (kept only for recursive types)."""
     generated = msgspec.json.schema(struct)
     defs: dict[str, Any] = generated.get("$defs", {})

@@ -8,6 +8,7 @@ decoded leniently by clients so that a newer daemon can add fields.
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
@@ -30,7 +31,24 @@ class Output(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
 # ---- messages and parts ------------------------------------------------------
 
 
-class Attachment(Input):
+class _AttachmentMeta(type(msgspec.Struct)):  # type: ignore[misc]
+    """``Attachment(...)`` takes llm's keywords too: ``type=`` for ``mime_type``, ``content=`` as bytes.
+
+    Only the constructor changes (a Struct cannot define ``__init__``); decoding is msgspec's.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if "type" in kwargs:
+            if kwargs.get("mime_type") is not None:
+                raise TypeError("an attachment takes one of `type` (llm's name) and `mime_type`")
+            kwargs["mime_type"] = kwargs.pop("type")
+        if isinstance(kwargs.get("content"), bytes | bytearray | memoryview):
+            kwargs["content"] = base64.b64encode(kwargs["content"]).decode()
+        return super().__call__(*args, **kwargs)
+
+
+# Constructed as llm's too: Attachment(path="photo.jpg"), Attachment(content=b"...", type="image/png").
+class Attachment(Input, metaclass=_AttachmentMeta):
     """An image, audio clip or document: exactly one of url, path or content (base64)."""
 
     mime_type: str | None = None
@@ -42,6 +60,11 @@ class Attachment(Input):
         given = sum(x is not None for x in (self.url, self.path, self.content))
         if given != 1:
             raise ValueError("an attachment needs exactly one of `url`, `path` or `content`")
+
+    @property
+    def type(self) -> str | None:
+        """llm's name for ``mime_type``."""
+        return self.mime_type
 
 
 class Part(Input, tag_field="type", kw_only=True):

@@ -1,4 +1,8 @@
-"""How the CLI shows a response: text to stdout as it streams, reasoning dim on a terminal's stderr."""
+"""How the CLI shows a response: text to stdout as it streams, reasoning to stderr (dim on a terminal).
+
+As llm's CLI: reasoning is always written, so that a redirected stderr keeps it,
+and a line break on stderr ends it when the answer's text begins.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ _DIM, _RESET = "\033[2m", "\033[0m"
 
 
 class _Stdout:
-    """Whether the text on stdout stops mid-line, so that what follows starts on a line of its own."""
+    """Whether the text on stdout stops mid-line, so that what follows starts on a line of its own;
+    and whether reasoning on stderr does."""
 
     mid_line = False
+    in_reasoning = False
 
 
 _stdout = _Stdout()
@@ -20,28 +26,32 @@ _stdout = _Stdout()
 
 def end_line() -> None:
     """Before a line on stderr (a tool call): end a partial line of text, when both go to a terminal."""
+    _end_reasoning()
     if _stdout.mid_line and sys.stdout.isatty():
         sys.stdout.write("\n")
         _stdout.mid_line = False
     sys.stdout.flush()
 
 
-def show(response: parley.Response, *, stream: bool = True) -> None:
+def show(response: parley.Response, *, stream: bool = True, reasoning: bool = True) -> None:
     """Print the response; Ctrl-C cancels it (the partial answer stays stored).
 
     Raises ``parley.ResponseFailed`` when it ended with an error event.
     """
-    show_reasoning = sys.stderr.isatty()
-    _stdout.mid_line = False
+    dim, reset = (_DIM, _RESET) if sys.stderr.isatty() else ("", "")
+    _stdout.mid_line = _stdout.in_reasoning = False
     try:
         for event in response.stream_events():
-            if event.type == "text" and stream and event.chunk:
-                sys.stdout.write(event.chunk)
-                sys.stdout.flush()
-                _stdout.mid_line = not event.chunk.endswith("\n")
-            elif event.type == "reasoning" and show_reasoning:
-                sys.stderr.write(f"{_DIM}{event.chunk}{_RESET}")
+            if event.type == "text" and event.chunk:
+                _end_reasoning()
+                if stream:
+                    sys.stdout.write(event.chunk)
+                    sys.stdout.flush()
+                    _stdout.mid_line = not event.chunk.endswith("\n")
+            elif event.type == "reasoning" and reasoning and event.chunk:
+                sys.stderr.write(f"{dim}{event.chunk}{reset}")
                 sys.stderr.flush()
+                _stdout.in_reasoning = not event.chunk.endswith("\n")
         if not stream:
             text = response.text()
             sys.stdout.write(text)
@@ -51,7 +61,16 @@ def show(response: parley.Response, *, stream: bool = True) -> None:
         response.cancel()
         raise
     finally:
+        _end_reasoning()
         if _stdout.mid_line:
             sys.stdout.write("\n")
             _stdout.mid_line = False
         sys.stdout.flush()
+
+
+def _end_reasoning() -> None:
+    """End the line of reasoning on stderr, if one is open."""
+    if _stdout.in_reasoning:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+        _stdout.in_reasoning = False

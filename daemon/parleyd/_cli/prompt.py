@@ -7,6 +7,7 @@ import json
 import sys
 
 import parley
+from parley._options import wire_name
 
 from .._userconfig import ConfigError, UserConfig
 from .._userconfig import load as load_config
@@ -20,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_model_arguments(p)
     p.add_argument("-c", "--continue", dest="continue_", action="store_true", help="continue the latest conversation")
     p.add_argument("--cid", metavar="ID", help="continue the conversation with this id")
-    p.add_argument("-R", "--hide-reasoning", action="store_true", help="do not stream the model's reasoning")
+    p.add_argument("-R", "--no-reasoning", "--hide-reasoning", dest="hide_reasoning", action="store_true", help="do not show the model's reasoning (it goes to stderr)")
     p.add_argument("--no-stream", action="store_true", help="print the answer once it is complete")
     add_tool_arguments(p)
     p.set_defaults(run=run)
@@ -38,8 +39,7 @@ def options(pairs: list[list[str]]) -> dict | None:
     Keys may be written as llm users do, ``max_tokens``: the wire's names are ``maxTokens``."""
     result = {}
     for key, value in pairs:
-        head, *rest = key.split("_")
-        key = head + "".join(word.title() for word in rest)
+        key = wire_name(key)
         try:
             result[key] = json.loads(value)
         except ValueError:
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             response = model.chain(text, tools=tools, chain_limit=args.chain_limit, **console.hooks(), **kwargs)
         else:
             response = model.prompt(text, **kwargs)
-        show(response, stream=not args.no_stream)
+        show(response, stream=not args.no_stream, reasoning=not args.hide_reasoning)
         if tools:
             warn_pending(response, args.chain_limit)
     return 0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import sys
 from pathlib import Path
 
@@ -34,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
     from .._serve import AlreadyRunning, daemon_lock, serve  # the daemon's weight, for this command only
 
     logging.basicConfig(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Coroutine
-from typing import Any, Unpack
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from typing import Any
+
+import msgspec
 
 from .. import _serialization
 from .._errors import ConnectionClosed, RequestCancelled
@@ -34,8 +36,6 @@ from ._base import (
     BaseModel,
     BaseResponse,
     BeforeCall,
-    PromptKwargs,
-    ReplyKwargs,
     Toolbox,
     ToolHandler,
     execute_result,
@@ -231,24 +231,67 @@ class AsyncClient:
 
 
 class AsyncModel(BaseModel[AsyncClient]):
-    async def prompt(self, prompt: str | None = None, **kwargs: Unpack[PromptKwargs]) -> AsyncResponse:
-        """Start a response; it streams while you read it. ``tools`` may be async functions."""
-        params, toolbox = prompt_request(self.model_id, prompt, **kwargs)
-        return await self._client._start("prompt", params, self.model_id, toolbox)
+    def prompt(self, prompt: str | None = None, **kwargs: Any) -> AsyncResponse:
+        """A response that starts when first read or awaited, as llm's: ``async for chunk in
+        model.prompt(...)``, or ``response = await model.prompt(...)`` (started, still streaming).
 
-    async def chain(
-        self, prompt: str | None = None, *, chain_limit: int = CHAIN_LIMIT, **kwargs: Unpack[PromptKwargs]
-    ) -> AsyncResponse:
+        The keywords are ``Model.prompt``'s; ``tools`` may be async functions.
+        """
+        params, toolbox = prompt_request(self.model_id, prompt, **kwargs)
+        return AsyncResponse.pending(self._connected, params, self.model_id, toolbox)
+
+    def chain(self, prompt: str | None = None, *, chain_limit: int = CHAIN_LIMIT, **kwargs: Any) -> AsyncResponse:
         """A prompt whose tool calls the daemon runs, through this client, for up to ``chain_limit`` rounds.
 
         The calls run in the background as soon as the daemon asks, in parallel.
         """
-        return await self.prompt(prompt, chain_limit=chain_limit, **kwargs)
+        return self.prompt(prompt, chain_limit=chain_limit, **kwargs)
+
+    async def _connected(self) -> AsyncClient:
+        """The client to start a prompt on (the default model's connects in the running loop)."""
+        return self._client
 
 
 class AsyncResponse(BaseResponse[AsyncClient]):
+    _starting: asyncio.Task[None] | None = None  # the ``prompt`` request of a pending response
+    _start: Callable[[], Coroutine[Any, Any, None]] | None = None
+
+    @classmethod
+    def pending(
+        cls, connected: Callable[[], Awaitable[AsyncClient]], params: Any, model: str, toolbox: Toolbox | None
+    ) -> AsyncResponse:
+        """A response not yet sent: the first read (or ``await``) sends its ``prompt``."""
+        response = cls(None, id=None, conversation_id=None, model=model, toolbox=toolbox)
+
+        async def start() -> None:
+            client = await connected()
+            started = await client._call("prompt", params, toolbox)
+            response._client, response.id, response.conversation_id = client, started.response_id, started.conversation_id
+            response._stream = client._core.open_stream(started.response_id)
+
+        response._start = start
+        return response
+
+    def __await__(self) -> Generator[Any, None, AsyncResponse]:
+        """Send it, if it is pending; the response, streaming."""
+        return self._started().__await__()
+
+    async def _started(self) -> AsyncResponse:
+        if self._start is not None:
+            if self._starting is None:  # one request, however many readers wait for it
+                self._starting = asyncio.get_running_loop().create_task(self._start())
+            await asyncio.shield(self._starting)
+            self._start = None
+        return self
+
+    @property
+    def status(self) -> str:
+        """``pending`` until it is sent; then as ``Response.status``."""
+        return "pending" if self._start is not None else super().status
+
     async def astream_events(self) -> AsyncIterator[AnyEvent]:
         """The events in order, ``done`` last; again from the first on each call."""
+        await self._started()
         seen = 0
         while (batch := self._unseen(seen)) is not None:
             if batch:
@@ -260,6 +303,7 @@ class AsyncResponse(BaseResponse[AsyncClient]):
 
     async def __aiter__(self) -> AsyncIterator[str]:
         """The text chunks as they arrive (all of the text at once for a detached response)."""
+        await self._started()
         if self._stream is None:
             if text := self._text():
                 yield text
@@ -310,12 +354,21 @@ class AsyncResponse(BaseResponse[AsyncClient]):
         """The response in the shape of ``llm``'s ``Response.to_dict()``."""
         return _serialization.to_dict(await self._load())
 
-    async def reply(self, prompt: str | None = None, **kwargs: Unpack[ReplyKwargs]) -> AsyncResponse:
+    async def json(self) -> dict[str, Any] | None:
+        """As ``Response.json()``: the daemon's stored record, in its wire form."""
+        await self._started()
+        if self._stream is None:
+            return None
+        await self._load()
+        return msgspec.to_builtins(self._record)
+
+    async def reply(self, prompt: str | None = None, **kwargs: Any) -> AsyncResponse:
         """Continue the conversation; waits for this response to finish first.
 
         When it was given tools, its pending calls run first (``execute_tool_calls``)
         and their results go with the reply, unless ``tool_results`` are given.
         """
+        await self._started()
         self._reply_client()
         await self._finish()
         if self._runs_on_reply(kwargs):
@@ -327,10 +380,12 @@ class AsyncResponse(BaseResponse[AsyncClient]):
 
     async def cancel(self) -> str:
         """Stop the response, keeping what arrived; its final status."""
+        await self._started()
         client, params = self._live()
         return (await client._call("response/cancel", params)).status
 
     async def _finish(self) -> None:
+        await self._started()
         while self._running():
             await self._client._receive()  # type: ignore[union-attr]
 
@@ -338,6 +393,6 @@ class AsyncResponse(BaseResponse[AsyncClient]):
         if self._data is None:
             await self._finish()
             client, params = self._live()
-            record = await client._call("response/get", params)
-            self._data = ResponseData.from_record(record)
+            self._record = await client._call("response/get", params)
+            self._data = ResponseData.from_record(self._record)
         return self._data

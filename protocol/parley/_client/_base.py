@@ -24,6 +24,7 @@ import msgspec
 from .. import _serialization
 from .._builders import tool_message
 from .._errors import ParleyError, ResponseFailed, UnknownModel
+from .._options import wire_options
 from .._serialization import ResponseData
 from .._toolspec import CancelToolCall, Tool, ToolLike, as_tools
 from .._types import (
@@ -36,6 +37,7 @@ from .._types import (
     ReasoningPart,
     ReplyParams,
     ResponseIdParams,
+    ResponseRecord,
     TextPart,
     ToolCallPart,
     ToolExecuteParams,
@@ -63,13 +65,18 @@ CHAIN_LIMIT = 5
 
 
 class PromptKwargs(TypedDict, total=False):
-    """The keyword arguments of ``Model.prompt`` and ``Model.chain``."""
+    """The keyword arguments of ``Model.prompt`` and ``Model.chain``; any other keyword is a model
+    option, as in llm: ``temperature=0.5``, ``max_tokens=100`` (sent as ``maxTokens``)."""
 
     messages: Sequence[MessageLike]
     system: str
     attachments: Sequence[Attachment]
     tools: Sequence[ToolLike]
     options: dict[str, Any]
+    #: The ``schema`` option: a JSON schema dict, a msgspec Struct or pydantic model class.
+    schema: Any
+    #: Taken for llm's sake: a response always streams, and reads the same either way.
+    stream: bool
     conversation_id: str
     new_conversation: bool
     hide_reasoning: bool
@@ -79,7 +86,8 @@ class PromptKwargs(TypedDict, total=False):
 
 
 class ReplyKwargs(TypedDict, total=False):
-    """The keyword arguments of ``Response.reply``: tools, chain limit and hooks default to this response's."""
+    """The keyword arguments of ``Response.reply``: tools, chain limit and hooks default to this response's.
+    As for ``prompt``, any other keyword is a model option."""
 
     messages: Sequence[MessageLike]
     attachments: Sequence[Attachment]
@@ -89,6 +97,8 @@ class ReplyKwargs(TypedDict, total=False):
     before_call: BeforeCall
     after_call: AfterCall
     options: dict[str, Any]
+    schema: Any
+    stream: bool
     model: str
     hide_reasoning: bool
 
@@ -134,6 +144,9 @@ def prompt_request(
     chain_limit: int | None = None,
     before_call: BeforeCall | None = None,
     after_call: AfterCall | None = None,
+    schema: Any = None,
+    stream: bool = True,
+    **option_keywords: Any,
 ) -> tuple[PromptParams, Toolbox | None]:
     """The params of a ``prompt``, and the toolbox that answers its ``tool/execute`` requests."""
     toolbox = make_toolbox(tools, chain_limit, before_call, after_call)
@@ -144,7 +157,7 @@ def prompt_request(
         system=system,
         attachments=_list(attachments),
         tools=None if toolbox is None else toolbox.specs,
-        options=options,
+        options=wire_options(options, option_keywords, schema),
         conversation_id=conversation_id,
         new_conversation=new_conversation,
         hide_reasoning=hide_reasoning,
@@ -343,6 +356,7 @@ class BaseResponse(Generic[C]):
         self.model = model
         self._stream = stream  # None for a detached response
         self._data = data  # the stored response: fetched after it is done, or given to from_dict
+        self._record: ResponseRecord | None = None  # what the daemon sent for it, when fetched
         self._toolbox = toolbox  # the tools it was given, with their chain limit and hooks
         self._executed: dict[str, ToolResultPart] = {}  # results of calls run here, by call key
 
@@ -469,6 +483,9 @@ class BaseResponse(Generic[C]):
         options: dict[str, Any] | None = None,
         model: str | None = None,
         hide_reasoning: bool = False,
+        schema: Any = None,
+        stream: bool = True,
+        **option_keywords: Any,
     ) -> tuple[C, str, PromptParams | ReplyParams, Toolbox | None]:
         """The client, method, params and toolbox of a reply.
 
@@ -480,6 +497,7 @@ class BaseResponse(Generic[C]):
         then the new user message.
         """
         client = self._reply_client()
+        options = wire_options(options, option_keywords, schema)
         toolbox = self._toolbox
         if tools is not None or chain_limit is not None or before_call is not None or after_call is not None:
             inherited = toolbox or Toolbox({})

@@ -10,7 +10,9 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from typing import Any, Unpack
+from typing import Any
+
+import msgspec
 
 from .. import _serialization
 from .._errors import ConnectionClosed
@@ -39,8 +41,6 @@ from ._base import (
     BaseModel,
     BaseResponse,
     BeforeCall,
-    PromptKwargs,
-    ReplyKwargs,
     Toolbox,
     ToolHandler,
     execute_result,
@@ -217,8 +217,9 @@ class Client:
 
 
 class Model(BaseModel[Client]):
-    def prompt(self, prompt: str | None = None, **kwargs: Unpack[PromptKwargs]) -> Response:
-        """Start a response; it streams while you read it.
+    def prompt(self, prompt: str | None = None, **kwargs: Any) -> Response:
+        """Start a response; it streams while you read it. The keywords: ``PromptKwargs``,
+        and model options, as in llm (``temperature=0.5``).
 
         ``tools`` are typed functions (or ``Tool``/``ToolSpec``). With the default
         ``chain_limit`` of 1 the model runs one round: its calls are left in
@@ -227,7 +228,7 @@ class Model(BaseModel[Client]):
         params, toolbox = prompt_request(self.model_id, prompt, **kwargs)
         return self._client._start("prompt", params, self.model_id, toolbox)
 
-    def chain(self, prompt: str | None = None, *, chain_limit: int = CHAIN_LIMIT, **kwargs: Unpack[PromptKwargs]) -> Response:
+    def chain(self, prompt: str | None = None, *, chain_limit: int = CHAIN_LIMIT, **kwargs: Any) -> Response:
         """A prompt whose tool calls the daemon runs, through this client, for up to ``chain_limit`` rounds.
 
         The calls run while you read the response (``before_call`` may refuse one);
@@ -262,6 +263,10 @@ class Response(BaseResponse[Client]):
         """All of the text, once the response is done; ``ResponseFailed`` if it ended with an error."""
         self._finish()
         return self._text()
+
+    def __str__(self) -> str:
+        """The text, as llm's ``str(response)``: waits for the response to finish."""
+        return self.text()
 
     def reasoning(self) -> str:
         self._finish()
@@ -302,7 +307,15 @@ class Response(BaseResponse[Client]):
         """The response in the shape of ``llm``'s ``Response.to_dict()``."""
         return _serialization.to_dict(self._load())
 
-    def reply(self, prompt: str | None = None, **kwargs: Unpack[ReplyKwargs]) -> Response:
+    def json(self) -> dict[str, Any] | None:
+        """llm's ``response.json()``: here the daemon's stored record of the response, in its wire
+        form (the provider's own JSON stays in the daemon); None for a response from ``from_dict``."""
+        if self._stream is None:
+            return None
+        self._load()
+        return msgspec.to_builtins(self._record)
+
+    def reply(self, prompt: str | None = None, **kwargs: Any) -> Response:
         """Continue the conversation; waits for this response to finish first.
 
         When it was given tools, its pending calls run first (``execute_tool_calls``)
@@ -330,6 +343,6 @@ class Response(BaseResponse[Client]):
         if self._data is None:
             self._finish()
             client, params = self._live()
-            record = client._call("response/get", params)
-            self._data = ResponseData.from_record(record)
+            self._record = client._call("response/get", params)
+            self._data = ResponseData.from_record(self._record)
         return self._data

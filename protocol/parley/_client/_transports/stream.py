@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
+from typing import TYPE_CHECKING
 
 from ..._errors import ConnectionClosed
 from ..._framing import FrameDecoder, encode_frame
 from .base import AsyncTransport, Transport
+
+if TYPE_CHECKING:  # the async classes' open() imports it: the blocking client never does
+    import asyncio
 
 #: Bytes asked of the socket per read: a burst of events is taken in few system calls.
 READ_SIZE = 1 << 20

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 from .stream import READ_SIZE, AsyncStreamTransport, SocketTransport
@@ -22,6 +21,8 @@ class TcpTransport(SocketTransport):
 class AsyncTcpTransport(AsyncStreamTransport):
     @classmethod
     async def open(cls, address: tuple[str, int]) -> AsyncTcpTransport:
+        import asyncio
+
         host, port = address
         connecting = asyncio.open_connection(host, port, limit=READ_SIZE)
         return cls(*await asyncio.wait_for(connecting, CONNECT_TIMEOUT))

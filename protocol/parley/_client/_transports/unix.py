@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 from .stream import READ_SIZE, AsyncStreamTransport, SocketTransport
@@ -23,4 +22,6 @@ class UnixTransport(SocketTransport):
 class AsyncUnixTransport(AsyncStreamTransport):
     @classmethod
     async def open(cls, path: str) -> AsyncUnixTransport:
+        import asyncio
+
         return cls(*await asyncio.open_unix_connection(path, limit=READ_SIZE))

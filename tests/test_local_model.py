@@ -105,7 +105,8 @@ def assert_completed_stream(events: list[dict], record: dict) -> None:
     assert set(types[:-2]) == {"text"}, types
     usage = events[-2]
     assert usage["input"] > 0 and 0 < usage["output"] <= 512
-    assert record["status"] == "completed" and record["usage"] == {"input": usage["input"], "output": usage["output"]}
+    assert record["status"] == "completed" and record["usage"] == {k: v for k, v in usage.items() if k in ("input", "output", "details")}
+    assert usage["details"]["stop_reason"] in ("stop", "length")
     assert record["messages"][0]["parts"] == [{"type": "text", "text": text(events)}]
 
 

@@ -31,7 +31,7 @@ from parley._types import (
 
 from ._assembly import Assembler
 from ._envelope import opening, sealed
-from ._models import Model, ModelFailure, ModelRequest
+from ._models import SCHEMA_MISMATCH, Model, ModelFailure, ModelRequest, answer_text, mismatch
 from ._tools import ToolChain, ToolClientGone
 
 if TYPE_CHECKING:
@@ -122,6 +122,8 @@ class LiveResponse:
                 self.assembler.open_message("tool")
                 await self.tools.run_all(self.id, calls, self.emit)
                 self.assembler.open_message("assistant")
+            if status == "completed":
+                self._check_answer()
         except asyncio.CancelledError:
             status = "cancelled"
         except ModelFailure as failure:
@@ -139,6 +141,17 @@ class LiveResponse:
             self._finish("error", "interrupted")
         else:
             self._finish(status, status)
+
+    def _check_answer(self) -> None:
+        """Hold a completed answer to the ``schema`` option, whatever the model: text that is
+        not JSON or does not match ends the response as ``schema_mismatch``, its output kept."""
+        schema = getattr(self.request.options, "schema", None)
+        if schema is None:
+            return
+        text = answer_text(self.assembler.messages())
+        problem = mismatch(schema, text) if text is not None else None
+        if problem is not None:
+            raise ModelFailure(SCHEMA_MISMATCH, problem)
 
     async def _stream_round(self) -> bool:
         """One model round on the input plus the output so far; False if it ended with an error event."""

@@ -39,6 +39,7 @@ ERROR_KINDS: dict[str, str] = {
     "provider_error": "the provider reported an error of its own",
     "model_error": "the model failed (a local model, or a scripted error)",
     "model_crashed": "the model's worker process died (a crash, an OOM kill); retryable: the next prompt starts a new one",
+    "schema_mismatch": "the answer is not JSON matching the schema option; the message says where; the output is kept",
     "tool_client_disconnected": "the client that declared the tools disconnected during a tool chain",
     "internal": "a daemon bug; details only in the daemon's log",
     "interrupted": "the daemon stopped while the response was running",

@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
-from parley._types import AnyEvent, Message, ModelCapabilities, ModelInfo, ToolSpec
+from parley._types import (
+    AnyEvent,
+    Message,
+    ModelCapabilities,
+    ModelInfo,
+    ReasoningPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    ToolSpec,
+)
 
 if TYPE_CHECKING:
     from ._worker import Worker
@@ -56,6 +66,21 @@ class Model(abc.ABC):
     @abc.abstractmethod
     def stream(self, request: ModelRequest) -> AsyncIterator[AnyEvent]:
         """The events of one round; cancellation arrives as CancelledError at an await."""
+
+    def count_tokens(self, request: ModelRequest) -> int:
+        """The tokens ``request`` would be as input: an estimate, one token per four characters of
+        its text (messages, tool calls and results, system, tool specs), the rule of thumb for
+        English; attachments are not counted. A model that knows its tokenizer overrides this."""
+        chars = len(request.system or "") + sum(len(msgspec.json.encode(tool)) for tool in request.tools)
+        for message in request.messages:
+            for part in message.parts:
+                if isinstance(part, TextPart | ReasoningPart):
+                    chars += len(part.text)
+                elif isinstance(part, ToolCallPart):
+                    chars += len(part.name) + len(msgspec.json.encode(part.arguments))
+                elif isinstance(part, ToolResultPart):
+                    chars += len(part.output) + len(part.exception or "")
+        return (chars + 3) // 4
 
     def info(self, *, default: bool) -> ModelInfo:
         return ModelInfo(

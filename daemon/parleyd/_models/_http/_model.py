@@ -23,6 +23,7 @@ from parley._types import (
 )
 
 from .._base import Model, ModelFailure, ModelRequest
+from .._structured import check_schema_option
 from ._errors import (
     RetryPolicy,
     decode_error_body,
@@ -101,7 +102,8 @@ def options_struct(
 ) -> type[msgspec.Struct]:
     """An Options struct with the ``selected`` fields (snake or camel names; None: all), each optional.
 
-    ``check`` runs after decoding and may raise ValueError: the registry turns it into a -32602.
+    ``check`` runs after decoding and may raise ValueError: the registry turns it into a -32602;
+    so does a ``schema`` that is not a valid JSON schema.
     """
     if selected is None:
         chosen = list(fields)
@@ -112,11 +114,13 @@ def options_struct(
             if key not in fields:
                 raise ValueError(f"{name}: unknown option {option!r}; known: {', '.join(fields)}")
             chosen.append(key)
+    checks = [c for c in (check, check_schema_option if "schema" in chosen else None) if c is not None]
     namespace = {}
-    if check is not None:
+    if checks:
 
         def __post_init__(self: Any) -> None:
-            check(self)
+            for each in checks:
+                each(self)
 
         namespace["__post_init__"] = __post_init__
     return msgspec.defstruct(

@@ -18,6 +18,11 @@ The stream maps to events as follows:
 - ``ping`` is ignored; an ``error`` event is a failure of the matching kind (``overloaded_error``
   → ``overloaded``).
 
+The ``schema`` option is Anthropic's structured output, ``output_config: {format: {type:
+"json_schema", schema}}`` (Claude 4.5 models and later; the answer streams as ``text_delta``s
+of JSON). A model that does not take it is configured with ``capabilities`` saying ``schema:
+false``, or ``options`` without ``schema``.
+
 On the next turn, reasoning parts go back as ``thinking``/``redacted_thinking`` blocks only when
 they carry Anthropic metadata (reasoning from other providers is dropped), server tool calls go
 back with their results unchanged, and thinking is left off for a request whose open tool loop
@@ -78,11 +83,12 @@ OPTION_TYPES: dict[str, Any] = {
     "parallel_tool_calls": bool,
     "web_search": bool,
     "web_search_max_uses": Annotated[int, Meta(ge=1)],
+    "schema": dict[str, Any],
 }
 DEFAULT_OPTIONS = tuple(OPTION_TYPES)
 
 DEFAULT_CAPABILITIES = ModelCapabilities(
-    streaming=True, tools=True, reasoning=True, attachments=["image/*", "application/pdf", "text/*"], schema=False
+    streaming=True, tools=True, reasoning=True, attachments=["image/*", "application/pdf", "text/*"], schema=True
 )
 
 
@@ -141,6 +147,7 @@ class AnthropicModel(HTTPModel):
                 for o in DEFAULT_OPTIONS
                 if (o not in ("tool_choice", "parallel_tool_calls") or self.capabilities.tools)
                 and (o not in ("thinking", "thinking_budget") or self.capabilities.reasoning)
+                and (o != "schema" or self.capabilities.schema)
             ]
         self.Options = options_struct("AnthropicOptions", OPTION_TYPES, options, _check)  # type: ignore[misc]
         self.max_tokens = max_tokens
@@ -222,6 +229,9 @@ class AnthropicModel(HTTPModel):
         stop = opt(options, "stop")
         if stop is not None:
             body["stop_sequences"] = [stop] if isinstance(stop, str) else stop
+        schema = opt(options, "schema")
+        if schema is not None:
+            body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
         return body
 
     async def _turns(self, request: ModelRequest) -> tuple[str | None, list[dict[str, Any]]]:

@@ -166,9 +166,10 @@ class Cat(pydantic.BaseModel):
     ids=["dict", "dsl", "struct", "pydantic"],
 )
 def test_a_schema_is_the_schema_option(openai_daemon, upstream, schema, expected):
-    upstream.queue(Reply(body=openai_text('{"name": "Rex", "age": 3}')))
+    answer = {"name": "Rex", "age": 3, "lives": 9}  # matches every schema here: the daemon checks it
+    upstream.queue(Reply(body=openai_text(json.dumps(answer))))
     response = llm.get_model("mini").prompt("a dog", schema=schema)
-    assert json.loads(response.text()) == {"name": "Rex", "age": 3}
+    assert json.loads(response.text()) == answer
     sent = upstream.requests[-1].json()["response_format"]
     assert sent == {"type": "json_schema", "json_schema": {"name": "output", "schema": expected}}
 
@@ -232,6 +233,76 @@ def test_the_async_client_loads_lazily():
     code = "import sys, parley, parleyd._cli; print('asyncio' in sys.modules); from parley import AsyncClient; print(AsyncClient.__name__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "AsyncClient"]
+
+
+# ---- model.conversation() -----------------------------------------------------------
+
+
+def texts(messages: list[llm.Message]) -> list[tuple[str, str]]:
+    return [(m.role, llm.text_of(m)) for m in messages]
+
+
+def test_a_conversation_continues_one_parley_conversation(echo):
+    model = llm.get_model("echo")
+    conversation = model.conversation()
+    assert conversation.id is None and conversation.responses == []
+    slow = echo_script({"type": "text", "chunk": "first", "delayMs": 300})
+    first = conversation.prompt(slow)  # not read: the next prompt waits for it, so its answer is history
+    second = conversation.prompt("second")
+    assert str(second) == "second" and conversation.responses == [first, second]
+    assert conversation.id == first.conversation_id == second.conversation_id and conversation.id.startswith("conv_")
+    assert texts(second.prompt().messages) == [("user", slow), ("assistant", "first"), ("user", "second")]
+    stored = _default.default_client().conversation(conversation.id)
+    assert stored.response_ids == [first.id, second.id]
+    third = conversation.prompt("third", system="be brief")
+    assert third.prompt().system == "be brief" and len(third.prompt().messages) == 5
+    assert model.conversation().prompt("elsewhere").conversation_id != conversation.id
+    with pytest.raises(TypeError, match="conversation_id"):
+        conversation.prompt("hi", conversation_id="conv_x")
+
+
+def test_a_conversation_can_continue_a_stored_one(echo):
+    earlier = llm.get_model("echo").prompt("remember this")
+    conversation = llm.get_model("echo").conversation()
+    conversation.id = earlier.conversation_id
+    later = conversation.prompt("and this")
+    assert later.conversation_id == earlier.conversation_id
+    assert texts(later.prompt().messages)[:2] == [("user", "remember this"), ("assistant", "remember this")]
+
+
+def test_a_conversation_chain_uses_its_tools(echo):
+    calls = []
+
+    def lookup(q: str) -> str:
+        "Look something up."
+        return f"{q} eat fish"
+
+    rounds = json.dumps({"rounds": [[
+        {"type": "tool_call_name", "chunk": "lookup", "toolCallId": "c1"},
+        {"type": "tool_call_args", "chunk": '{"q": "pelicans"}', "toolCallId": "c1"},
+    ]]})  # fmt: skip
+    conversation = llm.get_model("echo").conversation(tools=[lookup], before_call=lambda tool, call: calls.append(call.name))
+    assert str(conversation.chain(rounds)) == "lookup: pelicans eat fish" and calls == ["lookup"]
+    again = conversation.prompt("thanks")  # one round: the tools are offered, none is called
+    assert str(again) == "thanks" and again.conversation_id == conversation.id
+    assert texts(again.prompt().messages)[-2:] == [("assistant", "lookup: pelicans eat fish"), ("user", "thanks")]
+
+
+def test_an_async_conversation_continues_one_conversation(echo):
+    model = llm.get_async_model("echo")
+
+    async def main() -> tuple[object, ...]:
+        conversation = model.conversation()
+        first = conversation.prompt(echo_script({"type": "text", "chunk": "one", "delayMs": 200}))
+        second = conversation.prompt("two")  # neither is sent yet: reading the second sends both, in order
+        assert first.status == second.status == "pending" and conversation.id is None
+        text = await second.text()
+        record = await second.prompt()
+        return text, texts(record.messages)[1:], conversation.id, first.conversation_id, second.conversation_id
+
+    text, history, *ids = asyncio.run(main())
+    assert text == "two" and history == [("assistant", "one"), ("user", "two")]
+    assert ids[0] is not None and len(set(ids)) == 1
 
 
 # ---- the CLI: reasoning goes to stderr --------------------------------------------

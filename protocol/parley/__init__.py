@@ -28,7 +28,7 @@ from ._client import ASYNC_NAMES, Client, Model, Response, connect
 from ._default import get_async_model, get_model, get_models
 from ._errors import *  # noqa: F403
 from ._errors import __doc__ as _errors_doc  # noqa: F401
-from ._schema_dsl import schema_dsl
+from ._schema_dsl import multi_schema, schema_dsl
 from ._toolspec import CancelToolCall, Tool
 from ._types import *  # noqa: F403
 
@@ -62,6 +62,7 @@ __all__ = [
     "get_async_model",
     "get_models",
     "schema_dsl",
+    "multi_schema",
     # tools
     "Tool",
     "CancelToolCall",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["schema_dsl"]
+__all__ = ["multi_schema", "schema_dsl"]
 
 _TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 
@@ -33,6 +33,9 @@ def schema_dsl(schema_dsl: str, multi: bool = False) -> dict[str, Any]:
         if description := description.strip():
             properties[name]["description"] = description
     schema = {"type": "object", "properties": properties, "required": list(properties)}
-    if multi:
-        return {"type": "object", "properties": {"items": {"type": "array", "items": schema}}, "required": ["items"]}
-    return schema
+    return multi_schema(schema) if multi else schema
+
+
+def multi_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """llm's ``multi_schema``: an object whose ``items`` are a list of objects of ``schema``."""
+    return {"type": "object", "properties": {"items": {"type": "array", "items": schema}}, "required": ["items"]}

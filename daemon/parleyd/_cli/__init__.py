@@ -9,9 +9,9 @@ from parley import ParleyError, __version__
 
 from .._userconfig import ConfigError
 
-from . import chat, keys, logs, models, prompt, serve, status, stdio
+from . import chat, keys, logs, models, prompt, serve, status, stdio, stop
 
-COMMANDS = [prompt, chat, models, keys, logs, status, serve, stdio]
+COMMANDS = [prompt, chat, models, keys, logs, status, stop, serve, stdio]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,12 +1,16 @@
 """How the CLI shows a response: text to stdout as it streams, reasoning to stderr (dim on a terminal).
 
 As llm's CLI: reasoning is always written, so that a redirected stderr keeps it,
-and a line break on stderr ends it when the answer's text begins.
+and a line break on stderr ends it when the answer's text begins. With ``-x``
+(``--xl``) only the first (last) fenced code block of the answer is printed,
+once it is complete, or the whole answer when it has none.
 """
 
 from __future__ import annotations
 
+import re
 import sys
+from typing import Literal
 
 import parley
 
@@ -33,11 +37,14 @@ def end_line() -> None:
     sys.stdout.flush()
 
 
-def show(response: parley.Response, *, stream: bool = True, reasoning: bool = True) -> None:
+def show(
+    response: parley.Response, *, stream: bool = True, reasoning: bool = True, extract: Literal["first", "last"] | None = None
+) -> None:
     """Print the response; Ctrl-C cancels it (the partial answer stays stored).
 
     Raises ``parley.ResponseFailed`` when it ended with an error event.
     """
+    stream = stream and extract is None
     dim, reset = (_DIM, _RESET) if sys.stderr.isatty() else ("", "")
     _stdout.mid_line = _stdout.in_reasoning = False
     try:
@@ -54,6 +61,8 @@ def show(response: parley.Response, *, stream: bool = True, reasoning: bool = Tr
                 _stdout.in_reasoning = not event.chunk.endswith("\n")
         if not stream:
             text = response.text()
+            if extract is not None:
+                text = extract_fenced_code_block(text, last=extract == "last") or text
             sys.stdout.write(text)
             _stdout.mid_line = bool(text) and not text.endswith("\n")
         response.text()  # raises ResponseFailed after an error event
@@ -74,3 +83,16 @@ def _end_reasoning() -> None:
         sys.stderr.write("\n")
         sys.stderr.flush()
         _stdout.in_reasoning = False
+
+
+#: llm's pattern: a fence of three or more backticks at the start of a line, an optional
+#: language tag, and the same fence closing it.
+_FENCED = re.compile(r"(?m)^(?P<fence>`{3,})(?P<lang>\w+)?\r?\n(?P<code>.*?)^(?P=fence)[ ]*(?=\r?\n|$)", re.DOTALL)
+
+
+def extract_fenced_code_block(text: str, last: bool = False) -> str | None:
+    """The content of the first (``last``: the last) fenced code block of ``text``, as llm's; None if none."""
+    matches = list(_FENCED.finditer(text))
+    if not matches:
+        return None
+    return matches[-1 if last else 0].group("code")

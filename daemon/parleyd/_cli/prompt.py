@@ -1,4 +1,8 @@
-"""``parley prompt``: send one prompt, stream the answer; with ``--functions``, a tool chain."""
+"""``parley prompt``: send one prompt, stream the answer; with ``--functions``, a tool chain.
+
+Its options are llm's: attachments (``_attachments``), ``--schema`` (``_schema``),
+``-x`` to print only a fenced code block of the answer (``_render``).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from parley._options import wire_name
 
 from .._userconfig import ConfigError, UserConfig
 from .._userconfig import load as load_config
+from ._attachments import add_attachment_arguments, load_attachments, reads_stdin
 from ._render import show
+from ._schema import add_schema_arguments, check_model_takes_schema, load_schema
 from ._tools import ToolConsole, add_tool_arguments, load_tools, warn_pending
 
 
@@ -23,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cid", metavar="ID", help="continue the conversation with this id")
     p.add_argument("-R", "--no-reasoning", "--hide-reasoning", dest="hide_reasoning", action="store_true", help="do not show the model's reasoning (it goes to stderr)")
     p.add_argument("--no-stream", action="store_true", help="print the answer once it is complete")
+    add_attachment_arguments(p)
+    add_schema_arguments(p)
+    p.add_argument("-x", "--extract", action="store_const", const="first", help="print only the first fenced code block of the answer")
+    p.add_argument("--xl", "--extract-last", dest="extract", action="store_const", const="last", help="print only the last fenced code block")
     add_tool_arguments(p)
     p.set_defaults(run=run)
 
@@ -49,20 +59,31 @@ def options(pairs: list[list[str]]) -> dict | None:
 
 def run(args: argparse.Namespace) -> int:
     tools = load_tools(args)
-    text = _prompt_text(args.prompt)
+    schema = load_schema(args)
+    attachments = load_attachments(args)  # first: `-a -` takes stdin, which is then no prompt text
+    text = _prompt_text(args.prompt, stdin=not reads_stdin(args), required=not attachments)
     with parley.connect(client_name="parley-cli") as client:
         conversation_id = args.cid
         if args.continue_ and conversation_id is None:
             latest = client.conversations(limit=1)
             conversation_id = latest[0].id if latest else None
         model = chosen_model(client, args.model)
-        kwargs = {"system": args.system, "options": options(args.option), "conversation_id": conversation_id, "hide_reasoning": args.hide_reasoning}
+        if schema is not None:
+            check_model_takes_schema(model, client.models())
+        kwargs = {
+            "system": args.system,
+            "options": options(args.option),
+            "schema": schema,
+            "attachments": attachments or None,
+            "conversation_id": conversation_id,
+            "hide_reasoning": args.hide_reasoning,
+        }
         if tools:
             console = ToolConsole(yes=args.yes)
             response = model.chain(text, tools=tools, chain_limit=args.chain_limit, **console.hooks(), **kwargs)
         else:
             response = model.prompt(text, **kwargs)
-        show(response, stream=not args.no_stream, reasoning=not args.hide_reasoning)
+        show(response, stream=not args.no_stream, reasoning=not args.hide_reasoning, extract=args.extract)
         if tools:
             warn_pending(response, args.chain_limit)
     return 0
@@ -98,9 +119,11 @@ def load_config_quietly() -> UserConfig:
         return UserConfig()
 
 
-def _prompt_text(argument: str | None) -> str:
-    piped = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+def _prompt_text(argument: str | None, *, stdin: bool = True, required: bool = True) -> str | None:
+    """The argument, after piped stdin (unless an attachment took it); None when neither is given
+    and a prompt may be attachments alone."""
+    piped = None if not stdin or sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     parts = [p.rstrip("\n") for p in (piped, argument) if p]
-    if not parts:
+    if not parts and required:
         raise SystemExit("parley: no prompt given (pass one, or pipe text in)")
-    return "\n".join(parts)
+    return "\n".join(parts) or None

@@ -46,6 +46,7 @@ from ._base import (
     tool_failure,
 )
 from ._connect import Starter, check_initialized, initialize_params, parse_target, transport_class
+from ._conversation import AsyncModelConversation
 from ._core import ClientCore, RequestId, ToolRequest
 from ._transports.base import AsyncTransport
 
@@ -239,6 +240,16 @@ class AsyncModel(BaseModel[AsyncClient]):
         """
         params, toolbox = prompt_request(self.model_id, prompt, **kwargs)
         return AsyncResponse.pending(self._connected, params, self.model_id, toolbox)
+
+    def conversation(
+        self,
+        tools: list[Any] | None = None,
+        before_call: BeforeCall | None = None,
+        after_call: AfterCall | None = None,
+        chain_limit: int | None = None,
+    ) -> AsyncModelConversation:
+        """llm's ``model.conversation()``: each of its prompts continues one parley conversation."""
+        return AsyncModelConversation(self, tools=tools, before_call=before_call, after_call=after_call, chain_limit=chain_limit)
 
     def chain(self, prompt: str | None = None, *, chain_limit: int = CHAIN_LIMIT, **kwargs: Any) -> AsyncResponse:
         """A prompt whose tool calls the daemon runs, through this client, for up to ``chain_limit`` rounds.

@@ -148,7 +148,7 @@ def test_the_python_client_replays_like_a_chat_completions_client(daemon):
         assert len(client.conversation(first.conversation_id).response_ids) == 2
 
 
-async def test_a_retry_of_a_request_that_failed_before_any_output_continues_its_conversation(daemon, two):
+async def test_a_retry_of_a_request_that_failed_continues_its_conversation(daemon, two):
     """What an SDK does after a 5xx or a 429: the same history again. It must not store a turn twice."""
     replaying, _ = two
     first, answer = await ask(replaying, wire(user("one")))
@@ -160,10 +160,21 @@ async def test_a_retry_of_a_request_that_failed_before_any_output_continues_its_
     await replaying.until_done(again["responseId"])
     assert started["conversationId"] == again["conversationId"] == first["conversationId"]
     assert count(daemon, "messages") == nodes, "the retried turn is not stored again"
-    # a failure that produced output is not retried this way: the same request again is a new conversation
+    # a failure after some output too (an HTTP client that was not streaming never saw it):
+    # the retry is answered beside the failed response, from the same input, in its conversation
     partial = wire(user("two"), assistant("x"), user('{"events": [{"type": "text", "chunk": "half"}, {"type": "error", "code": "network", "message": "cut"}]}'))
     cut = await replaying.request("prompt", {"messages": partial})
     await replaying.until_done(cut["responseId"])
+    nodes = count(daemon, "messages")
     other = await replaying.request("prompt", {"messages": partial})
     await replaying.until_done(other["responseId"])
-    assert other["conversationId"] != cut["conversationId"]
+    assert other["conversationId"] == cut["conversationId"]
+    assert count(daemon, "messages") == nodes, "the input is not stored again, and the same partial answer is one node"
+    record = await replaying.request("response/get", {"responseId": other["responseId"]})
+    assert [m["parts"][0]["text"] for m in record["prompt"]["messages"]] == [m["parts"][0]["text"] for m in partial], "its input is the failed one's"
+    # once a later response succeeded, the same request again is not a retry
+    fine = wire(user("three"))
+    done, _ = await ask(replaying, fine)
+    again = await replaying.request("prompt", {"messages": fine})
+    await replaying.until_done(again["responseId"])
+    assert again["conversationId"] != done["conversationId"]

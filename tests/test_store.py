@@ -367,6 +367,27 @@ def test_delete_removes_what_only_the_conversation_reached(store: Store, path: P
     assert store.list_conversations(query="photosynthesis") == []
 
 
+def test_deleting_a_response_keeps_its_conversation_until_its_last(store: Store, path: Path) -> None:
+    turn(store, "conv_1", "resp_1", user("Name a colour"), assistant("Teal."))
+    turn(store, "conv_1", "resp_2", user("Another"), assistant("Ochre."))
+    store.append_events("resp_2", 1, bodies([event("resp_2", 1, "Ochre.")]))
+
+    assert store.delete_response("resp_2") is True
+    assert store.delete_response("resp_2") is False
+    assert store.get_response("resp_2") is None and store.read_events("resp_2") == []
+    assert count(path, "event_batches") == 0
+    conversation = store.get_conversation("conv_1")
+    assert conversation is not None and conversation.response_ids == ["resp_1"]
+    assert conversation.messages == [user("Name a colour"), assistant("Teal.")], "it goes on from the response left"
+    assert store.list_conversations()[0].response_count == 1
+    assert count(path, "messages") == 4, "the messages stay with the conversation"
+
+    assert store.delete_response("resp_1") is True
+    assert not store.conversation_exists("conv_1"), "its last response gone, the conversation goes"
+    assert (count(path, "messages"), count(path, "conversation_messages")) == (0, 0)
+    assert store.list_conversations(query="colour") == []
+
+
 # ---- the file -----------------------------------------------------------------------------------
 
 

@@ -260,6 +260,14 @@ class Daemon:
         if not self.store.delete_conversation(conversation_id):
             raise _unknown_conversation(conversation_id)
 
+    async def delete_response(self, response_id: str) -> None:
+        """Delete one response (cancelled first if it runs); its conversation goes when it was its last."""
+        live = self.live.get(response_id)
+        if live is not None:
+            await live.cancel()
+        if not self.store.delete_response(response_id):
+            raise UnknownResponse(f"unknown response {response_id!r}", data={"responseId": response_id})
+
     # ---- life cycle -------------------------------------------------------------
 
     def recover_interrupted(self) -> None:

@@ -98,35 +98,33 @@ class Store:
         """The conversation a replayed history continues, its tip, and how many of ``messages`` it holds.
 
         That is the conversation whose whole history (up to its tip) ``messages`` begins
-        with, followed by at least one new message, or ending there when its latest
-        response failed before any output (``messages`` are a client's retry); the longest
-        such; of several with the same tip, the most recently updated. One query, whatever
-        the history's length: hashing ``messages`` finds the tips. A ``session_key`` (a
-        client's session) keeps only the conversation of that id or started with that key."""
+        with, followed by at least one new message; or whose latest response failed
+        (error, cancelled, interrupted: the client may never have seen its output) when
+        ``messages`` end where that response's input did: a client's retry, answered
+        beside the failed one. The longest such; of several with the same tip, the most
+        recently updated. Two indexed queries, whatever the history's length: hashing
+        ``messages`` finds the tips. A ``session_key`` (a client's session) keeps only the
+        conversation of that id or started with that key."""
         hashes = _graph.chain_hashes(messages)
         if not hashes:
             return None
         depth = {node: k for k, node in enumerate(hashes, start=1)}
-        tips = hashes[-_MAX_TIPS:]
-        query = f"SELECT id, tip FROM conversations WHERE tip IN ({', '.join('?' * len(tips))})"
-        if session_key is not None:
-            query += " AND (id = ? OR session_key = ?)"
-            tips += [session_key, session_key]
-        rows = self._conn.execute(query + " ORDER BY updated_at DESC", tips).fetchall()
-        rows = [row for row in rows if depth[row[1]] < len(hashes) or self._failed_without_output(row[0])]
+        tips = hashes[:-1][-_MAX_TIPS:]  # a continued tip has at least one new message after it
+        session, keys = ("", []) if session_key is None else (" AND (c.id = ? OR c.session_key = ?)", [session_key, session_key])
+        rows = self._conn.execute(
+            f"SELECT c.id, c.tip, c.updated_at FROM conversations c WHERE c.tip IN ({', '.join('?' * len(tips))}){session}",
+            [*tips, *keys],
+        ).fetchall()
+        rows += self._conn.execute(  # a retry of the latest response, which failed
+            "SELECT c.id, r.input_tip, c.updated_at FROM responses r JOIN conversations c ON c.id = r.conversation_id "
+            "WHERE r.input_tip = ? AND r.status IN ('error', 'cancelled', 'interrupted') "
+            f"AND r.rowid = (SELECT max(rowid) FROM responses WHERE conversation_id = c.id){session}",
+            [hashes[-1], *keys],
+        ).fetchall()
         if not rows:
             return None
-        conversation_id, tip = max(rows, key=lambda row: depth[row[1]])  # max keeps the first: the latest updated
+        conversation_id, tip, _ = max(rows, key=lambda row: (depth[row[1]], row[2]))
         return conversation_id, tip, depth[tip]
-
-    def _failed_without_output(self, conversation_id: str) -> bool:
-        """Whether the conversation's latest response ended in error, cancelled or interrupted, having produced nothing."""
-        row = self._conn.execute(
-            "SELECT status IN ('error', 'cancelled', 'interrupted') AND output_tip IS input_tip FROM responses "
-            "WHERE conversation_id = ? ORDER BY rowid DESC LIMIT 1",
-            (conversation_id,),
-        ).fetchone()
-        return bool(row and row[0])
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:
         row = self._conn.execute("SELECT title FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
@@ -285,6 +283,32 @@ class Store:
             duration_ms=row["duration_ms"],
             error=_load(row["error"], ErrorInfo),
         )
+
+    def delete_response(self, response_id: str) -> bool:
+        """Delete the response and its events; False if it is unknown.
+
+        Its conversation goes on from its latest remaining response, and is deleted (as by
+        ``delete_conversation``) when none remains. The messages stay while the conversation
+        does: other responses' chains may pass through them, and they go with it."""
+        with self._write() as conn:
+            row = conn.execute("SELECT conversation_id FROM responses WHERE id = ?", (response_id,)).fetchone()
+            if row is None:
+                return False
+            (conversation_id,) = row
+            conn.execute("DELETE FROM responses WHERE id = ?", (response_id,))  # its events by cascade
+            latest = conn.execute(
+                "SELECT coalesce(output_tip, input_tip) FROM responses WHERE conversation_id = ? ORDER BY rowid DESC LIMIT 1",
+                (conversation_id,),
+            ).fetchone()
+            if latest is None:
+                _search.forget_orphans(conn, conversation_id)
+                conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            else:
+                conn.execute(
+                    "UPDATE conversations SET tip = ?, response_count = response_count - 1 WHERE id = ?",
+                    (latest[0], conversation_id),
+                )
+            return True
 
     def response_exists(self, response_id: str) -> bool:
         return self._conn.execute("SELECT 1 FROM responses WHERE id = ?", (response_id,)).fetchone() is not None

@@ -152,3 +152,22 @@ class RawConnection:
 
 def echo_script(*events: dict) -> str:
     return json.dumps({"events": list(events)})
+
+
+async def only_response_settled(daemon) -> dict:
+    """The record of the daemon's one response, once it is no longer running (over the unix socket)."""
+    import asyncio
+
+    conn = await daemon.connect("unix")
+    try:
+        [summary] = (await conn.request("conversations/list"))["conversations"]
+        conversation = await conn.request("conversations/get", {"conversationId": summary["id"]})
+        [response_id] = conversation["responseIds"]
+        for _ in range(100):
+            record = await conn.request("response/get", {"responseId": response_id})
+            if record["status"] != "running":
+                break
+            await asyncio.sleep(0.05)
+        return record
+    finally:
+        await conn.close()

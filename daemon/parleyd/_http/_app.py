@@ -17,7 +17,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import chat_completions, models
+from . import chat_completions, messages, models, responses
 from ._errors import HttpError, render
 
 if TYPE_CHECKING:
@@ -33,6 +33,12 @@ def create_app(daemon: Daemon) -> Starlette:
             Route(f"{prefix}/models", models.list_models, methods=["GET"]),
             Route(f"{prefix}/models/{{model_id:path}}", models.get_model, methods=["GET"]),
             Route(f"{prefix}/chat/completions", chat_completions.create, methods=["POST"]),
+            Route(f"{prefix}/responses", responses.create, methods=["POST"]),
+            Route(f"{prefix}/responses/{{response_id}}", responses.retrieve, methods=["GET"]),
+            Route(f"{prefix}/responses/{{response_id}}", responses.delete, methods=["DELETE"]),
+            Route(f"{prefix}/responses/{{response_id}}/input_items", responses.input_items, methods=["GET"]),
+            Route(f"{prefix}/messages", messages.create, methods=["POST"]),
+            Route(f"{prefix}/messages/count_tokens", messages.count_tokens, methods=["POST"]),
         ]
     app = Starlette(routes=routes, middleware=[Middleware(_Guard, token=daemon.token)])
     app.state.daemon = daemon
@@ -55,7 +61,7 @@ class _Guard:
             elif not _authorized(headers, self.token):
                 refused = HttpError(401, "invalid_api_key", "the daemon's token is needed, as `Authorization: Bearer TOKEN` or `x-api-key`")
             if refused is not None:
-                return await render(scope["path"], refused)(scope, receive, send)
+                return await render(scope["path"], headers, refused)(scope, receive, send)
         await self.app(scope, receive, send)
 
 

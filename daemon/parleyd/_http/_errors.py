@@ -9,6 +9,9 @@ event's code) and a message; ``openai_error`` renders it as OpenAI's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from parley._errors import RequestError
 from parley._types import ErrorEvent
 from starlette.responses import JSONResponse
@@ -16,8 +19,10 @@ from starlette.responses import JSONResponse
 #: The HTTP status of a daemon error answer, by its kind.
 _REQUEST_STATUS = {"unknown_model": 404, "unknown_conversation": 404, "unknown_response": 404, "auth_failed": 401}
 
-#: The HTTP status of a response that failed before its first output, by the ``error`` event's code.
+#: The HTTP status of a failed response (before its first output, or a whole answer), by the
+#: ``error`` event's code.
 _EVENT_STATUS = {
+    "schema_mismatch": 502,  # the model's answer broke the request's schema: the upstream's fault
     "auth": 502,  # the provider refused parley's key: not the client's fault
     "rate_limited": 429,
     "overloaded": 503,
@@ -84,12 +89,20 @@ def anthropic_kind(status: int) -> str:
     return _ANTHROPIC_KIND.get(status, "invalid_request_error" if status < 500 else "api_error")
 
 
+def anthropic_body(error: HttpError) -> dict[str, Any]:
+    """Anthropic's envelope, also the ``data`` of a stream's ``error`` event."""
+    return {"type": "error", "error": {"type": anthropic_kind(anthropic_status(error)), "message": error.message}}
+
+
 def anthropic_error(error: HttpError) -> JSONResponse:
-    status = anthropic_status(error)
-    body = {"type": "error", "error": {"type": anthropic_kind(status), "message": error.message}}
-    return JSONResponse(body, status_code=status, headers=error.headers())
+    return JSONResponse(anthropic_body(error), status_code=anthropic_status(error), headers=error.headers())
 
 
-def render(path: str, error: HttpError) -> JSONResponse:
-    """The error in the envelope of the API that ``path`` belongs to."""
-    return anthropic_error(error) if "/messages" in path else openai_error(error)
+def wants_anthropic(path: str, headers: Mapping[str, str]) -> bool:
+    """Whether a request is Anthropic's: its messages, or the models asked for in its shape."""
+    return "/messages" in path or ("/models" in path and "anthropic-version" in headers)
+
+
+def render(path: str, headers: Mapping[str, str], error: HttpError) -> JSONResponse:
+    """The error in the envelope of the API that the request belongs to."""
+    return anthropic_error(error) if wants_anthropic(path, headers) else openai_error(error)

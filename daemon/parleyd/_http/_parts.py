@@ -1,13 +1,18 @@
-"""Content that OpenAI's two APIs send alike: images by URL or data: URL, arguments as JSON text."""
+"""What OpenAI's two APIs send alike: images by URL or data: URL, arguments as JSON text,
+an output format as a JSON schema."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from parley._errors import RequestError
 from parley._types import Attachment
 
 from ._errors import HttpError
+
+if TYPE_CHECKING:
+    from .._models import ModelRegistry
 
 
 def image_url(url: str) -> Attachment:
@@ -30,3 +35,28 @@ def json_arguments(arguments: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise HttpError.bad_request("tool call arguments must be a JSON object")
     return value
+
+
+def output_schema(model_id: str | None, response_format: dict[str, Any] | None, models: ModelRegistry) -> dict[str, Any] | None:
+    """The ``schema`` option an output format asks for (Chat's ``response_format``, the Responses
+    API's ``text.format``): ``json_schema``'s schema, or any object for ``json_object``; a 400
+    for a model that cannot be held to one."""
+    kind = (response_format or {}).get("type", "text")
+    if kind == "text":
+        return None
+    if kind == "json_schema":
+        given = response_format or {}
+        schema = (given.get("json_schema") or given).get("schema")  # Chat nests it, the Responses API does not
+    elif kind == "json_object":
+        schema = {"type": "object"}
+    else:
+        raise HttpError.bad_request(f"unknown output format type {kind!r}")
+    if not isinstance(schema, dict):
+        raise HttpError.bad_request("a json_schema output format needs its `schema` object")
+    try:
+        model = models.get(model_id)
+    except RequestError as exc:
+        raise HttpError.from_request(exc) from None
+    if not model.capabilities.schema:
+        raise HttpError.unsupported(f"model {model.id!r} cannot be held to a JSON schema")
+    return schema

@@ -27,7 +27,6 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from parley._errors import RequestError
 from parley._types import (
     AttachmentPart,
     ErrorEvent,
@@ -46,7 +45,8 @@ from parley._types import (
 )
 
 from ._errors import HttpError, openai_error, openai_kind
-from ._parts import image_url, json_arguments
+from ._parts import image_url, json_arguments, output_schema
+from ._tool_calls import ToolCalls
 from ._turn import Turn, prompt, read_body
 
 if TYPE_CHECKING:
@@ -144,29 +144,6 @@ def _prompt_params(body: ChatRequest, models: ModelRegistry) -> PromptParams:
     return PromptParams(model=body.model, messages=_messages(body.messages), options=options or None, tools=tools or None)
 
 
-def output_schema(model_id: str | None, response_format: dict[str, Any] | None, models: ModelRegistry) -> dict[str, Any] | None:
-    """The ``schema`` option a ``response_format`` asks for: ``json_schema``'s schema, or any
-    object for ``json_object``; a 400 for a model that cannot be held to one."""
-    kind = (response_format or {}).get("type", "text")
-    if kind == "text":
-        return None
-    if kind == "json_schema":
-        schema = (response_format or {}).get("json_schema", {}).get("schema")
-    elif kind == "json_object":
-        schema = {"type": "object"}
-    else:
-        raise HttpError.bad_request(f"unknown response_format type {kind!r}")
-    if not isinstance(schema, dict):
-        raise HttpError.bad_request("response_format json_schema needs its `schema` object")
-    try:
-        model = models.get(model_id)
-    except RequestError as exc:
-        raise HttpError.from_request(exc) from None
-    if not model.capabilities.schema:
-        raise HttpError.unsupported(f"model {model.id!r} cannot be held to a JSON schema (response_format)")
-    return schema
-
-
 _NO_PARAMETERS = {"type": "object", "properties": {}}
 
 
@@ -231,32 +208,25 @@ class _Chat:
         self.created = int(time.time())
         self.usage: dict[str, int] | None = None
         self.finish_reason = "stop"
-        self.calls: dict[str, dict[str, Any]] = {}  # the client's tool calls by id, in order
-        self._server_side: set[str] = set()  # calls the provider ran itself: not the client's
+        self.tools = ToolCalls()
 
     def tool_fragment(self, event: ToolCallNameEvent | ToolCallArgsEvent) -> dict[str, Any] | None:
         """Take a tool call event; the ``tool_calls`` delta it makes, if any."""
-        call_id = event.tool_call_id or ""
-        if isinstance(event, ToolCallNameEvent):
-            if event.server_executed or call_id in self._server_side:
-                self._server_side.add(call_id)
-                return None
-            if call_id in self.calls:  # a name in several chunks: it was sent with the first
-                self.calls[call_id]["function"]["name"] += event.chunk
-                return None
-            self.calls[call_id] = {"id": call_id, "type": "function", "function": {"name": event.chunk, "arguments": ""}}
-            self.finish_reason = "tool_calls"
-            return {"index": len(self.calls) - 1, "id": call_id, "type": "function", "function": {"name": event.chunk, "arguments": ""}}
-        call = self.calls.get(call_id)
+        began = isinstance(event, ToolCallNameEvent) and event.tool_call_id not in self.tools
+        call = self.tools.add(event)
         if call is None:
             return None
-        call["function"]["arguments"] += event.chunk
-        return {"index": list(self.calls).index(call_id), "function": {"arguments": event.chunk}}
+        if began:
+            self.finish_reason = "tool_calls"
+            return {"index": call.index, "id": call.id, "type": "function", "function": {"name": event.chunk, "arguments": ""}}
+        if isinstance(event, ToolCallNameEvent):  # a name in several chunks: it was sent with the first
+            return None
+        return {"index": call.index, "function": {"arguments": event.chunk}}
 
     def add_usage(self, event: UsageEvent) -> None:
         given, made = event.input or 0, event.output or 0  # a provider may not report them
         self.usage = {"prompt_tokens": given, "completion_tokens": made, "total_tokens": given + made}
-        if (event.details or {}).get("stop_reason") in ("length", "max_tokens") and not self.calls:
+        if (event.details or {}).get("stop_reason") in ("length", "max_tokens") and not self.tools:
             self.finish_reason = "length"
 
     def envelope(self, kind: str, **fields: Any) -> dict[str, Any]:
@@ -277,11 +247,11 @@ async def _complete(chat: _Chat, turn: Turn) -> Response:
             chat.add_usage(event)
         elif isinstance(event, ErrorEvent):
             return openai_error(HttpError.from_event(event))
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(text) or (None if chat.calls else "")}
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(text) or (None if chat.tools else "")}
     if thought:
         message["reasoning_content"] = message["reasoning"] = "".join(thought)
-    if chat.calls:
-        message["tool_calls"] = list(chat.calls.values())
+    if chat.tools:
+        message["tool_calls"] = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in chat.tools]
     choice = {"index": 0, "message": message, "finish_reason": chat.finish_reason, "logprobs": None}
     return JSONResponse(chat.envelope("chat.completion", choices=[choice], usage=chat.usage))
 

@@ -11,7 +11,9 @@ replay runs ``--runs`` times, each on a fresh database; a turn's wall is its med
 over the runs (a 2-core VM is noisy), sizes are those of the last run.
 
 With ``--openai``, the same replay also runs through the official ``openai`` SDK against the
-daemon's HTTP front door (``chat.completions.create(messages=history)``), side by side.
+daemon's HTTP front door (``chat.completions.create(messages=history)``), and with plain httpx
+posting the same JSON, side by side: the SDK's own request building grows with the history
+(about 60 ms of a late turn here), the daemon's side is the httpx column.
 
 With ``--llm-python`` (a Python with ``llm`` 0.36 and ``llm-echo`` 0.5 installed, e.g.
 ``python -m venv /tmp/llm && /tmp/llm/bin/pip install llm==0.36 llm-echo==0.5``), the same
@@ -101,8 +103,10 @@ def parley_replay(turns: int) -> dict:
     return _stopped(home, daemon, {"text": text, "walls": walls})
 
 
-def openai_replay(turns: int) -> dict:
-    """Through the official ``openai`` SDK and the daemon's chat completions endpoint."""
+def http_replay(turns: int, sdk: bool) -> dict:
+    """Through the daemon's chat completions endpoint: with the official ``openai`` SDK, or with
+    plain httpx (the same JSON, without the SDK's own request building, which grows with the history)."""
+    import httpx
     import openai
 
     sys.path.insert(0, str(ROOT / "tests"))
@@ -111,12 +115,16 @@ def openai_replay(turns: int) -> dict:
     port = free_port()
     home, daemon = _daemon(["--http", f"127.0.0.1:{port}"])
     token = (home / "run" / "parley.token").read_text().strip()
+    url = f"http://127.0.0.1:{port}/v1"
     walls, history, text = [], [], 0
-    with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=token, max_retries=0) as client:
+    with openai.OpenAI(base_url=url, api_key=token, max_retries=0) as client, httpx.Client(headers={"authorization": f"Bearer {token}"}) as http:
         for turn in range(turns):
             history.append({"role": "user", "content": turn_text(turn)})
             t0 = time.perf_counter()
-            answer = client.chat.completions.create(model="echo", messages=history).choices[0].message.content
+            if sdk:
+                answer = client.chat.completions.create(model="echo", messages=history).choices[0].message.content
+            else:
+                answer = http.post(url + "/chat/completions", json={"model": "echo", "messages": history}).json()["choices"][0]["message"]["content"]
             walls.append(time.perf_counter() - t0)
             history.append({"role": "assistant", "content": answer})
             text += len(turn_text(turn).encode()) + len(answer.encode())
@@ -175,7 +183,8 @@ def main() -> None:
     args = parser.parse_args()
     results = {"parley (JSON-RPC)": repeated(lambda: parley_replay(args.turns), args.runs)}
     if args.openai:
-        results["parley (openai SDK, HTTP)"] = repeated(lambda: openai_replay(args.turns), args.runs)
+        results["parley (openai SDK, HTTP)"] = repeated(lambda: http_replay(args.turns, sdk=True), args.runs)
+        results["parley (httpx, HTTP)"] = repeated(lambda: http_replay(args.turns, sdk=False), args.runs)
     if args.llm_python:
         results["llm 0.36 + llm-echo 0.5"] = repeated(lambda: llm_replay(args.llm_python, args.turns), args.runs)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")

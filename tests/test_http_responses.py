@@ -81,6 +81,7 @@ def test_a_stream_of_reasoning_text_and_a_function_call(client):
     assert final.output_text == "Let me look." and message.status == "completed"
     assert (call.call_id, call.name, call.arguments, call.status) == ("call_1", "get_weather", '{"city": "Paris"}', "completed")
     assert final.status == "completed" and final.usage.output_tokens == 5 and final.tools[0].name == "get_weather"
+    assert [t.name for t in client.responses.retrieve(final.id).tools] == ["get_weather"], "the store keeps a response's tools"
     # the same response, not streamed, and retrieved: the same items, ids included
     answered = client.responses.create(model="echo", input=THINK_SAY_CALL, tools=[WEATHER])
     assert [item.type for item in answered.output] == ["reasoning", "message", "function_call"]

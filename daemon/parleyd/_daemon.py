@@ -143,6 +143,7 @@ class Daemon:
             system=system,
             options=options,
             created_at=created_at,
+            tools=tools,
         )
         self.live[live.id] = live
         live.subscribers.add(subscriber)
@@ -178,14 +179,21 @@ class Daemon:
 
     def prompt(self, subscriber: Subscriber, params: PromptParams, *, session_key: str | None = None) -> LiveResponse:
         """Start the response of a ``prompt`` (from a connection, or a front door): in the
-        conversation it names, else in the one its messages replay (PROTOCOL.md), else a new one.
+        conversation it names (inheriting the system prompt, options and tools it leaves unset
+        from that conversation's latest response), else in the one its messages replay
+        (PROTOCOL.md), else a new one.
         ``session_key``: the session a front door's client named; a replay continues only that
         session's conversation (or the conversation of that id), and a new one is started with it."""
         model = self.models.get(params.model)
         messages = list(params.messages or []) + _user_turn(params.prompt, params.attachments)
         conversation_id, history_tip, held = params.conversation_id, None, 0
+        system, options, tools = params.system, params.options, params.tools
         if conversation_id is not None:
             history_tip = self.conversation_history(conversation_id)
+            inherited = self.store.conversation_settings(conversation_id)  # what the prompt leaves unset
+            system = inherited.system if system is None else system
+            options = inherited.options if options is None else options
+            tools = inherited.tools if tools is None else tools
         elif not params.new_conversation and (found := self.store.continued_conversation(messages, session_key=session_key)) is not None:
             conversation_id, history_tip, held = found
         return self.start_response(
@@ -195,9 +203,9 @@ class Daemon:
             history_tip=history_tip,
             history=messages[:held] if held else None,
             conversation_id=conversation_id,
-            system=params.system,
-            options=params.options,
-            tools=params.tools or [],
+            system=system,
+            options=options,
+            tools=tools or [],
             chain_limit=params.chain_limit,
             hide_reasoning=params.hide_reasoning,
             session_key=session_key,
@@ -205,7 +213,7 @@ class Daemon:
 
     def reply(self, subscriber: Subscriber, params: ReplyParams) -> LiveResponse:
         """Start the response of a ``reply``: after its parent's whole chain, in its conversation,
-        with the parent's system prompt and (unless given) options."""
+        with the parent's system prompt and (unless given) its options and tools."""
         parent = self.reply_source(params.response_id)
         model = self.models.get(params.model or parent.model)
         messages = ([tool_message(*params.tool_results)] if params.tool_results else []) + list(params.messages or [])
@@ -220,7 +228,7 @@ class Daemon:
             conversation_id=parent.conversation_id,
             system=parent.prompt.system,
             options=params.options if params.options is not None else parent.prompt.options,
-            tools=params.tools or [],
+            tools=(params.tools if params.tools is not None else parent.prompt.tools) or [],
             chain_limit=params.chain_limit,
             hide_reasoning=params.hide_reasoning,
         )

@@ -217,7 +217,9 @@ class LiveResponse:
             conversation_id=self.conversation_id,
             model=self.model.id,
             status=self.status,
-            prompt=PromptRecord(messages=self.request.messages, system=self.request.system, options=self.options),
+            prompt=PromptRecord(
+                messages=self.request.messages, system=self.request.system, options=self.options, tools=self.request.tools or None
+            ),
             messages=self.assembler.messages(),
             created_at=self.created_at,
             usage=self.assembler.usage,

@@ -253,6 +253,8 @@ class PromptRecord(Output):
     messages: list[Message]
     system: str | None = None
     options: dict[str, Any] | None = None
+    #: The tools the response was given (a later prompt in its conversation, or a reply, inherits them).
+    tools: list[ToolSpec] | None = None
 
 
 class ResponseRecord(Output):

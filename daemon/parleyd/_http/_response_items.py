@@ -28,6 +28,7 @@ from parley._types import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    ToolSpec,
     Usage,
 )
 
@@ -233,7 +234,7 @@ def response_object(record: ResponseRecord, *, output: list[dict[str, Any]] | No
         "temperature": options.get("temperature"),
         "top_p": options.get("topP"),
         "tool_choice": "auto" if choice is None else choice if choice in ("none", "required", "auto") else {"type": "function", "name": choice},
-        "tools": [],
+        "tools": [_function_tool(tool) for tool in record.prompt.tools or []],
         "parallel_tool_calls": True,
         "text": {"format": {"type": "json_schema", "name": "output", "schema": schema} if schema else {"type": "text"}},
         "previous_response_id": None,
@@ -261,3 +262,8 @@ def usage(given: Usage | None) -> dict[str, Any] | None:
         "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": read + made,
     }
+
+
+def _function_tool(tool: ToolSpec) -> dict[str, Any]:
+    """A stored tool as the API's function tool."""
+    return {"type": "function", "name": tool.name, "description": tool.description, "parameters": tool.input_schema, "strict": False}

@@ -16,8 +16,7 @@ streaming. Accepted and only repeated in the answer, as parley cannot honour the
 (parley stores every response), ``reasoning``, ``parallel_tool_calls``, ``truncation``,
 ``include``, ``metadata`` (not stored: a retrieved response has none). With
 ``previous_response_id`` the chain's own system prompt goes on (a reply keeps its parent's)
-and ``instructions`` are ignored. A retrieved response shows ``tools: []``: the store keeps
-no tools. Refused with a 400 that says so: hosted tools (web search, file search…), other
+and ``instructions`` are ignored. Refused with a 400 that says so: hosted tools (web search, file search…), other
 item kinds (``item_reference``…), input files, ``background``, ``GET ?stream=true``.
 
 A response that fails before its first output answers with its error's HTTP status; one
@@ -200,7 +199,7 @@ def _reply_params(body: ResponsesRequest, daemon: Daemon) -> ReplyParams:
         model=body.model,
         messages=messages or None,
         tool_results=results,  # type: ignore[arg-type]  # a tool message's parts are results
-        tools=_tools(body) or None,
+        tools=_tools(body),  # [] rather than None, as options: the API carries no tools to the next response
         options=_options(body, daemon.models),  # {} rather than None: the parent's options are not the API's to keep
     )
 

@@ -129,10 +129,12 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # conversations.tip, the history a new prompt continues; node_text, one row per node.
     _graph_native,
     # 3: the session a front door's client named (a header such as X-Claude-Code-Session-Id):
-    # it picks among conversations that a replayed history could continue; and responses by
-    # their input, to find the failed response that a client's retry repeats.
+    # it picks among conversations that a replayed history could continue; responses by their
+    # input, to find the failed response that a client's retry repeats; and the tools a
+    # response was given, which the next prompt in its conversation inherits.
     """
     ALTER TABLE conversations ADD COLUMN session_key TEXT;
+    ALTER TABLE responses ADD COLUMN tools BLOB;
     CREATE INDEX conversations_by_session_key ON conversations (session_key) WHERE session_key IS NOT NULL;
     CREATE INDEX responses_by_input_tip ON responses (input_tip);
     """,

@@ -16,6 +16,7 @@ from parley._types import (
     Message,
     PromptRecord,
     ResponseRecord,
+    ToolSpec,
     Usage,
 )
 
@@ -86,6 +87,17 @@ class Store:
     def conversation_exists(self, conversation_id: str) -> bool:
         row = self._conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
         return row.fetchone() is not None
+
+    def conversation_settings(self, conversation_id: str) -> PromptRecord:
+        """The system prompt, options and tools of the conversation's latest response (no messages):
+        what a prompt that names the conversation inherits."""
+        row = self._conn.execute(
+            "SELECT system, options, tools FROM responses WHERE conversation_id = ? ORDER BY rowid DESC LIMIT 1",
+            (conversation_id,),
+        ).fetchone()
+        if row is None:
+            return PromptRecord(messages=[])
+        return PromptRecord(messages=[], system=row[0], options=_load(row[1], dict), tools=_load(row[2], list[ToolSpec]))
 
     def conversation_tip(self, conversation_id: str) -> str | None:
         """The history a new prompt continues: the output of the latest response, else its input."""
@@ -196,13 +208,14 @@ class Store:
         system: str | None,
         options: dict[str, Any] | None,
         created_at: str,
+        tools: list[ToolSpec] | None = None,
     ) -> None:
         """Record a running response to the chain ending at ``input_tip``, in its conversation."""
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO responses (id, conversation_id, model, status, input_tip, system, options, created_at) "
-                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
-                (response_id, conversation_id, model, input_tip, system, _dump(options), created_at),
+                "INSERT INTO responses (id, conversation_id, model, status, input_tip, system, options, tools, created_at) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                (response_id, conversation_id, model, input_tip, system, _dump(options), _dump(tools or None), created_at),
             )
             conn.execute(
                 "UPDATE conversations SET model = ?, tip = ?, updated_at = max(updated_at, ?), "
@@ -275,7 +288,10 @@ class Store:
             model=row["model"],
             status=row["status"],
             prompt=PromptRecord(
-                messages=self.get_chain(row["input_tip"]), system=row["system"], options=_load(row["options"], dict)
+                messages=self.get_chain(row["input_tip"]),
+                system=row["system"],
+                options=_load(row["options"], dict),
+                tools=_load(row["tools"], list[ToolSpec]),
             ),
             messages=_graph.read_chain(self._conn, row["output_tip"], base=row["input_tip"]),
             created_at=row["created_at"],

@@ -489,9 +489,9 @@ class BaseResponse(Generic[C]):
     ) -> tuple[C, str, PromptParams | ReplyParams, Toolbox | None]:
         """The client, method, params and toolbox of a reply.
 
-        The tools, chain limit and hooks are this response's unless given: the
-        daemon does not carry tools from one response to the next, so they are
-        sent again. A live response is replied to by id; a detached one has no id
+        The tools, chain limit and hooks are this response's unless given. The
+        tools are sent again: the daemon would carry their specs to the reply,
+        but their functions run here, in this toolbox. A live response is replied to by id; a detached one has no id
         the daemon must know, so its whole chain is sent as a new prompt, as the
         daemon would build it: prompt messages, output, tool results, messages,
         then the new user message.

@@ -395,3 +395,15 @@ def anthropic_text(*words: str, input_tokens: int = 25, output_tokens: int = 15,
 
 def json_reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
     return Reply(status, [json.dumps(body).encode()], {"content-type": "application/json", **(headers or {})}, chunked=False)
+
+
+def openai_models(*ids: str) -> Reply:
+    """``GET /v1/models`` as OpenAI answers it."""
+    data = [{"id": i, "object": "model", "created": 1700000000, "owned_by": "system"} for i in ids]
+    return json_reply(200, {"object": "list", "data": data})
+
+
+def anthropic_models(*ids: str, has_more: bool = False) -> Reply:
+    """One page of ``GET /v1/models`` as Anthropic answers it (newest first)."""
+    data = [{"type": "model", "id": i, "display_name": i, "created_at": "2026-01-01T00:00:00Z"} for i in ids]
+    return json_reply(200, {"data": data, "has_more": has_more, "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None})

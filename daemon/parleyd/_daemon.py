@@ -50,7 +50,7 @@ class Daemon:
         self.store = store
         self._catalog = catalog
         self._models: ModelRegistry | None = None
-        self._config_stamp: tuple[float, int] | None = None
+        self._config_stamp: tuple[tuple[float, int] | None, int] | None = None
         self.version = __version__
         self.token = secrets.token_urlsafe(32)
         self.connections: set[Connection] = set()
@@ -60,8 +60,8 @@ class Daemon:
 
     @property
     def models(self) -> ModelRegistry:
-        """The models, rebuilt when config.toml changed since they were built."""
-        stamp = _stamp(self.config.user_config)
+        """The models, rebuilt when config.toml or a provider's model list changed since they were built."""
+        stamp = (_stamp(self.config.user_config), self._catalog.version)
         if self._models is None or stamp != self._config_stamp:
             try:
                 self._models = self._catalog.registry(load_config(self.config.user_config))

@@ -11,7 +11,7 @@
     type = "openai"                       # or "anthropic"
     base_url = "http://127.0.0.1:11434/v1"
     api_key_env = "OLLAMA_KEY"            # or key = "<name given to `parley keys set`>"
-    models = [{ id = "llama3.2", aliases = ["llama"] }]
+    models = [{ id = "llama3.2", aliases = ["llama"] }]   # none: the models the server lists at GET /models
 
     [[gguf]]
     path = "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"   # its id: the file name, unless `id` is given
@@ -46,7 +46,7 @@ class Endpoint(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     type: Literal["openai", "anthropic"]
     base_url: str
-    models: list[ModelEntry]
+    models: list[ModelEntry] = []  # empty: the models the endpoint lists (``_models._listing``)
     key: str | None = None
     api_key_env: str | None = None
     connect_timeout: float = 10.0

@@ -7,55 +7,91 @@
   worker process of its own, set up by the config's ``[local]`` table);
 - each ``[[endpoints]]`` model of the config, and, when their key is set (env var or
   ``parley keys set``) and no endpoint of that name is configured, OpenAI's and
-  Anthropic's own endpoints with a few current models.
+  Anthropic's own endpoints (at ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL`` when set, as
+  their SDKs do).
 
-Models are kept across rebuilds (a config edit) when their definition is unchanged,
-so a loaded local model stays loaded and an endpoint keeps its connection pool.
+The built-in endpoints, and configured ones that name no models, serve the models their
+provider lists (``_listing``: cached, refreshed in the background); before a first list the
+built-in endpoints serve :data:`BUILTIN_ENDPOINTS`' few.
+
+Models are kept across rebuilds (a config edit, a new list) when their definition is
+unchanged, so a loaded local model stays loaded and an endpoint keeps its connection pool.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable
+import os
+import re
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
+
+import msgspec
+
+from parley._paths import data_dir
 
 from .._keys import ENV_VARS, find_key
 from .._userconfig import Endpoint, ModelEntry, UserConfig
 from ._base import Model
+from ._listing import ModelLists, Source
 from ._registry import ModelRegistry
 from .echo import EchoModel
 
 log = logging.getLogger(__name__)
 
-#: Endpoints served when their key is set and the config names none of the same name.
+#: Endpoints served when their key is set and the config names none of the same name; their
+#: models until the provider's own list is fetched (the first is the newest).
 BUILTIN_ENDPOINTS = [
     Endpoint(
         name="openai",
         type="openai",
         base_url="https://api.openai.com/v1",
-        models=[ModelEntry(id=m, aliases=a) for m, a in [("gpt-4o-mini", ["4o-mini"]), ("gpt-4o", ["4o"]), ("gpt-4.1", []), ("gpt-4.1-mini", [])]],
+        models=[ModelEntry(id=m) for m in ["gpt-5.5", "gpt-5.4-mini", "gpt-5.4-nano", "gpt-4.1", "gpt-4o", "gpt-4o-mini"]],
     ),
     Endpoint(
         name="anthropic",
         type="anthropic",
         base_url="https://api.anthropic.com",
-        models=[ModelEntry(id=m, aliases=a) for m, a in [("claude-sonnet-4-5", ["sonnet"]), ("claude-haiku-4-5", ["haiku"]), ("claude-opus-4-1", ["opus"])]],
+        models=[ModelEntry(id=m) for m in ["claude-opus-4-7", "claude-sonnet-4-6", "claude-haiku-4-5"]],
     ),
 ]
+
+#: The built-in endpoints' aliases: each names the first listed model whose id matches the
+#: pattern in full. Anthropic lists newest first, so ``sonnet`` is the newest Sonnet.
+BUILTIN_ALIASES = {
+    "openai": {"4o-mini": r"gpt-4o-mini", "4o": r"gpt-4o"},
+    "anthropic": {"sonnet": r"claude-sonnet-.*", "haiku": r"claude-haiku-.*", "opus": r"claude-opus-.*"},
+}
+
+#: Env vars that move a built-in endpoint (a proxy, a gateway, the tests' replay server).
+BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
 
 
 class Catalog:
     """Builds the registry from a config, reusing the models whose definition is unchanged."""
 
-    def __init__(self) -> None:
+    def __init__(self, lists: ModelLists | None = None) -> None:
         self._built: dict[Hashable, Model] = {}
+        self.lists = lists or ModelLists(data_dir() / "provider-models.json")
+
+    @property
+    def version(self) -> int:
+        """Goes up when a provider's list changed: the registry should be rebuilt."""
+        return self.lists.version
 
     def registry(self, config: UserConfig) -> ModelRegistry:
         wanted: dict[Hashable, Callable[[], Model | None]] = {("echo",): lambda: EchoModel("echo")}
         wanted.update(_local_models(config))
-        for endpoint in _endpoints(config):
-            for entry in endpoint.models:
+        listed: list[Source] = []  # the endpoints serving their provider's list
+        for endpoint, builtin in _endpoints(config):
+            entries = endpoint.models
+            if builtin or not entries:
+                source = _source(endpoint)
+                listed.append(source)
+                ids = self.lists.models(source) or [m.id for m in endpoint.models]
+                entries = _aliased(ids, BUILTIN_ALIASES[endpoint.name] if builtin else {})
+            for entry in entries:
                 key = ("http", endpoint.type, endpoint.base_url, endpoint.name, entry.id, entry.name, tuple(entry.aliases), endpoint.key, endpoint.api_key_env, endpoint.connect_timeout, endpoint.read_timeout)
                 wanted[key] = _http_factory(endpoint, entry)
         models: dict[Hashable, Model] = {}
@@ -65,6 +101,7 @@ class Catalog:
                 models[key] = model
         self._retire([m for k, m in self._built.items() if k not in models])
         self._built = models
+        self.lists.watch(listed)
         served = _with_aliases(list(models.values()), config.aliases)
         return ModelRegistry(served, default=_default(served, config.default_model))
 
@@ -75,6 +112,7 @@ class Catalog:
                 _background(close())
 
     async def aclose(self) -> None:
+        await self.lists.aclose()
         for model in self._built.values():
             close = getattr(model, "aclose", None)
             if close is not None:
@@ -101,14 +139,30 @@ def _local_models(config: UserConfig) -> dict[Hashable, Callable[[], Model | Non
     return found
 
 
-def _endpoints(config: UserConfig) -> list[Endpoint]:
+def _endpoints(config: UserConfig) -> Iterator[tuple[Endpoint, bool]]:
+    """The configured endpoints, then the built-in ones that have a key: (endpoint, built in)."""
     configured = {e.name for e in config.endpoints}
-    builtin = [
-        e
-        for e in BUILTIN_ENDPOINTS
-        if e.name not in configured and find_key(stored=e.name, env=ENV_VARS[e.type]) is not None
-    ]
-    return [*config.endpoints, *builtin]
+    for endpoint in config.endpoints:
+        yield endpoint, False
+    for endpoint in BUILTIN_ENDPOINTS:
+        if endpoint.name not in configured and find_key(stored=endpoint.name, env=ENV_VARS[endpoint.type]) is not None:
+            base_url = os.environ.get(BASE_URL_ENV[endpoint.type]) or endpoint.base_url
+            yield msgspec.structs.replace(endpoint, base_url=base_url), True
+
+
+def _source(endpoint: Endpoint) -> Source:
+    """Where an endpoint's key is found: the stored key it names (else one named like the
+    endpoint), else its env var (else its type's)."""
+    return Source(endpoint.name, endpoint.type, endpoint.base_url, key=endpoint.key or endpoint.name, key_env=endpoint.api_key_env or ENV_VARS[endpoint.type])
+
+
+def _aliased(ids: list[str], patterns: dict[str, str]) -> list[ModelEntry]:
+    """Entries for listed ids, each alias on the first id its pattern matches."""
+    aliases: dict[str, list[str]] = {}
+    for alias, pattern in patterns.items():
+        if (match := next((i for i in ids if re.fullmatch(pattern, i)), None)) is not None:
+            aliases.setdefault(match, []).append(alias)
+    return [ModelEntry(id=i, aliases=aliases.get(i, [])) for i in ids]
 
 
 def _http_factory(endpoint: Endpoint, entry: ModelEntry) -> Callable[[], Model]:
@@ -116,14 +170,13 @@ def _http_factory(endpoint: Endpoint, entry: ModelEntry) -> Callable[[], Model]:
         from ._http import AnthropicModel, OpenAIChatModel, Timeouts
 
         cls: Any = OpenAIChatModel if endpoint.type == "openai" else AnthropicModel
-        env = endpoint.api_key_env or ENV_VARS[endpoint.type]
-        stored = endpoint.key or endpoint.name
+        source = _source(endpoint)
         return cls(
             entry.id,
             entry.name or entry.id,
             base_url=endpoint.base_url,
-            api_key=lambda: find_key(stored=stored, env=env),  # asked per request: `parley keys set` applies at once
-            key_hint=f"set {env} or run `parley keys set {stored}`",
+            api_key=lambda: find_key(stored=source.key, env=source.key_env),  # asked per request: `parley keys set` applies at once
+            key_hint=f"set {source.key_env} or run `parley keys set {source.key}`",
             aliases=list(entry.aliases),
             provider=endpoint.name,
             timeouts=Timeouts(connect=endpoint.connect_timeout, read=endpoint.read_timeout),

@@ -19,23 +19,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import platform
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
-import parley
 from parleyd._models._http._sse import SSEDecoder
-from sse_latency import MODELS, ROOT, _config, _summary, _upstream, through_daemon
+from sse_latency import MODELS, ROOT, _summary, bench_daemon, through_daemon
 
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import free_port  # noqa: E402
@@ -105,36 +99,10 @@ def main() -> None:
     apis = args.apis.split(",")
 
     load_before = os.getloadavg()[0]
-    ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    upstream_process = multiprocessing.Process(target=_upstream, args=(args.chunks, args.interval_ms / 1000, ports), daemon=True)
-    upstream_process.start()
-    upstream = f"http://127.0.0.1:{ports.get(timeout=20)}"
-
-    home = Path(tempfile.mkdtemp(prefix="parley-http-bench-"))
-    os.environ["PARLEY_HOME"] = str(home)
-    (home / "config").mkdir(mode=0o700)
-    (home / "config" / "config.toml").write_text(_config(upstream))
     port = free_port()
-    env = dict(os.environ, BENCH_KEY="sk-bench", PYTHONPATH=os.pathsep.join([str(ROOT / "protocol"), str(ROOT / "daemon")]))
-    with open(home / "daemon.log", "wb") as log:
-        daemon = subprocess.Popen([sys.executable, "-m", "parleyd", "serve", "--http", f"127.0.0.1:{port}"], env=env, stderr=log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                parley.connect(autostart=False, client_name="bench-probe").close()
-                break
-            except (OSError, parley.ParleyError):
-                if daemon.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((home / "daemon.log").read_text()) from None
-                time.sleep(0.1)
+    with bench_daemon(args.chunks, args.interval_ms, ("--http", f"127.0.0.1:{port}")) as (_upstream, home):
         token = (home / "run" / "parley.token").read_text().strip()
         results = asyncio.run(_measure(f"http://127.0.0.1:{port}", token, args.runs, apis))
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(15)
-        upstream_process.terminate()
-        upstream_process.join(10)
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
     print(f"{args.chunks} chunks per response, one every {args.interval_ms:g} ms, {args.runs} responses per path")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import platform
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,26 +204,21 @@ async def _measure(upstream: str, runs: int) -> dict[str, dict[str, list[int]]]:
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chunks", type=int, default=1000, help="text chunks per response")
-    parser.add_argument("--interval-ms", type=float, default=2.0, help="pause between two upstream chunks")
-    parser.add_argument("--runs", type=int, default=3, help="responses per provider and path")
-    args = parser.parse_args()
-
-    load_before = os.getloadavg()[0]
+@contextlib.contextmanager
+def bench_daemon(chunks: int, interval_ms: float, serve_args: tuple[str, ...] = ()) -> Iterator[tuple[str, Path]]:
+    """The upstream (a process of its own) and a daemon serving it, started and answering:
+    yields the upstream's URL and the daemon's home (``PARLEY_HOME`` is set to it)."""
     ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    upstream_process = multiprocessing.Process(target=_upstream, args=(args.chunks, args.interval_ms / 1000, ports), daemon=True)
+    upstream_process = multiprocessing.Process(target=_upstream, args=(chunks, interval_ms / 1000, ports), daemon=True)
     upstream_process.start()
     upstream = f"http://127.0.0.1:{ports.get(timeout=20)}"
-
-    home = Path(tempfile.mkdtemp(prefix="parley-sse-bench-"))
+    home = Path(tempfile.mkdtemp(prefix="parley-bench-"))
     os.environ["PARLEY_HOME"] = str(home)
     (home / "config").mkdir(mode=0o700)
     (home / "config" / "config.toml").write_text(_config(upstream))
     env = dict(os.environ, BENCH_KEY="sk-bench", PYTHONPATH=os.pathsep.join([str(ROOT / "protocol"), str(ROOT / "daemon")]))
     with open(home / "daemon.log", "wb") as log:
-        daemon = subprocess.Popen([sys.executable, "-m", "parleyd", "serve"], env=env, stderr=log)
+        daemon = subprocess.Popen([sys.executable, "-m", "parleyd", "serve", *serve_args], env=env, stderr=log)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -232,12 +229,24 @@ def main() -> None:
                 if daemon.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError((home / "daemon.log").read_text()) from None
                 time.sleep(0.1)
-        results = asyncio.run(_measure(upstream, args.runs))
+        yield upstream, home
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(15)
         upstream_process.terminate()
         upstream_process.join(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=1000, help="text chunks per response")
+    parser.add_argument("--interval-ms", type=float, default=2.0, help="pause between two upstream chunks")
+    parser.add_argument("--runs", type=int, default=3, help="responses per provider and path")
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()[0]
+    with bench_daemon(args.chunks, args.interval_ms) as (upstream, _home):
+        results = asyncio.run(_measure(upstream, args.runs))
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
     print(f"{args.chunks} chunks per response, one every {args.interval_ms:g} ms, {args.runs} responses per provider and path")

@@ -155,6 +155,28 @@ def http_daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
     proc.stop()
 
 
+def openai_endpoint_daemon(home: Path, upstream_url: str, model: str) -> DaemonProcess:
+    """A started daemon with ``echo`` as its default and ``model``, an OpenAI-compatible
+    ``[[endpoints]]`` model (named ``upstream-mini`` upstream) served by ``upstream_url``,
+    its key read from ``PARLEY_TEST_OPENAI_KEY`` (the caller sets it, with monkeypatch)."""
+    config = home / "config"
+    config.mkdir(parents=True, mode=0o700)
+    (config / "config.toml").write_text(
+        f"""default_model = "echo"
+
+[[endpoints]]
+name = "upstream"
+type = "openai"
+base_url = "{upstream_url}/v1"
+api_key_env = "PARLEY_TEST_OPENAI_KEY"
+models = [{model}]
+"""
+    )
+    proc = DaemonProcess(home)
+    proc.start()
+    return proc
+
+
 @pytest.fixture(params=TRANSPORTS)
 def transport(request: pytest.FixtureRequest) -> str:
     return request.param

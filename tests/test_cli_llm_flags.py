@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 import parley
-from conftest import DaemonProcess, missing
+from conftest import DaemonProcess, missing, openai_endpoint_daemon
 from replay_server import ReplayServer, Reply, openai_text
 from rpc import echo_script
 
@@ -158,21 +158,7 @@ def upstream():
 def openai_daemon(tmp_path, upstream, monkeypatch):
     """A daemon with `echo` as its default and `mini`, an OpenAI-compatible endpoint: the replay server."""
     monkeypatch.setenv("PARLEY_TEST_OPENAI_KEY", "sk-test-0123456789abcdef")
-    config = tmp_path / "home" / "config"
-    config.mkdir(parents=True, mode=0o700)
-    (config / "config.toml").write_text(
-        f"""default_model = "echo"
-
-[[endpoints]]
-name = "upstream"
-type = "openai"
-base_url = "{upstream.url}/v1"
-api_key_env = "PARLEY_TEST_OPENAI_KEY"
-models = [{{ id = "mini", name = "upstream-mini", aliases = ["small"] }}]
-"""
-    )
-    proc = DaemonProcess(tmp_path / "home")
-    proc.start()
+    proc = openai_endpoint_daemon(tmp_path / "home", upstream.url, '{ id = "mini", name = "upstream-mini", aliases = ["small"] }')
     yield proc
     proc.stop()
 

@@ -21,7 +21,7 @@ import pydantic
 import pytest
 
 import parley as llm
-from conftest import DaemonProcess
+from conftest import DaemonProcess, openai_endpoint_daemon
 from parley import _default
 from replay_server import ReplayServer, Reply, openai_text
 from rpc import echo_script
@@ -55,21 +55,7 @@ def upstream():
 def openai_daemon(tmp_path, upstream, monkeypatch, home):
     """A daemon whose model ``mini`` is an OpenAI-compatible endpoint: the replay server."""
     monkeypatch.setenv("PARLEY_TEST_OPENAI_KEY", "sk-test-0123456789abcdef")
-    config = tmp_path / "home" / "config"
-    config.mkdir(parents=True, mode=0o700)
-    (config / "config.toml").write_text(
-        f"""default_model = "echo"
-
-[[endpoints]]
-name = "upstream"
-type = "openai"
-base_url = "{upstream.url}/v1"
-api_key_env = "PARLEY_TEST_OPENAI_KEY"
-models = [{{ id = "mini", name = "upstream-mini" }}]
-"""
-    )
-    proc = DaemonProcess(tmp_path / "home")
-    proc.start()
+    proc = openai_endpoint_daemon(tmp_path / "home", upstream.url, '{ id = "mini", name = "upstream-mini" }')
     yield home(proc)
     proc.stop()
 

@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import msgspec
 
 from .._keys import find_key
@@ -38,10 +37,7 @@ OPENAI_NOT_CHAT = (
     "moderation", "davinci", "babbage", "instruct", "computer-use", "codex", "deep-research", "-pro",
 )  # fmt: skip
 
-ANTHROPIC_VERSION = "2023-06-01"
-_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 _MAX_PAGES = 50
-_LOOPBACK: dict[str, httpx.AsyncBaseTransport | None] = {"all://127.0.0.1": None, "all://localhost": None, "all://[::1]": None}
 
 
 @dataclass(frozen=True)
@@ -85,15 +81,20 @@ def chat_models(kind: str, ids: Iterable[str]) -> list[str]:
 
 async def fetch(source: Source, key: str | None) -> list[str]:
     """Every model id the provider lists, following Anthropic's pages (``has_more``/``after_id``)."""
+    import httpx  # here, not at import: a daemon with no provider key never loads it
+
+    from ._http._model import LOOPBACK
+    from ._http.anthropic import API_VERSION
+
     base = source.base_url.rstrip("/")
     if source.type == "openai":
         url, headers = f"{base}/models", ({"authorization": f"Bearer {key}"} if key else {})
     else:
         url = f"{base}/models" if base.endswith("/v1") else f"{base}/v1/models"
-        headers = {"anthropic-version": ANTHROPIC_VERSION, **({"x-api-key": key} if key else {})}
+        headers = {"anthropic-version": API_VERSION, **({"x-api-key": key} if key else {})}
     ids: list[str] = []
     after: str | None = None
-    async with httpx.AsyncClient(timeout=_TIMEOUT, trust_env=True, mounts=_LOOPBACK) as client:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=10.0), trust_env=True, mounts=LOOPBACK) as client:
         for _ in range(_MAX_PAGES):
             params = {"limit": 1000, **({"after_id": after} if after else {})} if source.type == "anthropic" else {}
             try:

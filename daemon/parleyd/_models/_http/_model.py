@@ -23,7 +23,6 @@ from parley._types import (
 )
 
 from .._base import Model, ModelFailure, ModelRequest
-from .._structured import check_schema_option
 from ._errors import (
     RetryPolicy,
     decode_error_body,
@@ -63,7 +62,8 @@ class _Shared:
 _clients: dict[tuple[Any, ...], _Shared] = {}
 
 
-_LOOPBACK: dict[str, httpx.AsyncBaseTransport | None] = {"all://127.0.0.1": None, "all://localhost": None, "all://[::1]": None}
+#: httpx mounts that send requests for this machine direct, whatever proxy the environment sets.
+LOOPBACK: dict[str, httpx.AsyncBaseTransport | None] = {"all://127.0.0.1": None, "all://localhost": None, "all://[::1]": None}
 
 
 def _acquire(key: tuple[Any, ...], timeouts: Timeouts, max_connections: int) -> _Shared:
@@ -74,7 +74,7 @@ def _acquire(key: tuple[Any, ...], timeouts: Timeouts, max_connections: int) -> 
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=min(max_connections, 20)),
             follow_redirects=False,
             trust_env=True,  # HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE, as users expect
-            mounts=_LOOPBACK,  # but never a proxy for a server on this machine
+            mounts=LOOPBACK,  # but never a proxy for a server on this machine
         )
         shared = _clients[key] = _Shared(client)
     shared.refs += 1
@@ -102,8 +102,7 @@ def options_struct(
 ) -> type[msgspec.Struct]:
     """An Options struct with the ``selected`` fields (snake or camel names; None: all), each optional.
 
-    ``check`` runs after decoding and may raise ValueError: the registry turns it into a -32602;
-    so does a ``schema`` that is not a valid JSON schema.
+    ``check`` runs after decoding and may raise ValueError: the registry turns it into a -32602.
     """
     if selected is None:
         chosen = list(fields)
@@ -114,13 +113,11 @@ def options_struct(
             if key not in fields:
                 raise ValueError(f"{name}: unknown option {option!r}; known: {', '.join(fields)}")
             chosen.append(key)
-    checks = [c for c in (check, check_schema_option if "schema" in chosen else None) if c is not None]
     namespace = {}
-    if checks:
+    if check is not None:
 
         def __post_init__(self: Any) -> None:
-            for each in checks:
-                each(self)
+            check(self)
 
         namespace["__post_init__"] = __post_init__
     return msgspec.defstruct(

@@ -1,5 +1,5 @@
-"""What OpenAI's two APIs send alike: images by URL or data: URL, arguments as JSON text,
-an output format as a JSON schema."""
+"""What the APIs send alike: images by URL or data: URL, arguments as JSON text, function
+tools, an output format as a JSON schema, the model a request names."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from parley._errors import RequestError
-from parley._types import Attachment
+from parley._types import Attachment, ToolSpec
 
 from ._errors import HttpError
 
 if TYPE_CHECKING:
-    from .._models import ModelRegistry
+    from .._models import Model, ModelRegistry
 
 
 def image_url(url: str) -> Attachment:
@@ -37,6 +37,21 @@ def json_arguments(arguments: str) -> dict[str, Any]:
     return value
 
 
+def tool_spec(name: str, description: str | None, schema: dict[str, Any] | None) -> ToolSpec:
+    """A client's function tool; one given no schema takes no parameters (``ToolSpec``'s default)."""
+    if schema is None:
+        return ToolSpec(name=name, description=description)
+    return ToolSpec(name=name, description=description, input_schema=schema)
+
+
+def model_named(models: ModelRegistry, model_id: str | None) -> Model:
+    """The model a request names; a 404 (or the daemon's other answer) when it serves none such."""
+    try:
+        return models.get(model_id)
+    except RequestError as exc:
+        raise HttpError.from_request(exc) from None
+
+
 def output_schema(model_id: str | None, response_format: dict[str, Any] | None, models: ModelRegistry) -> dict[str, Any] | None:
     """The ``schema`` option an output format asks for (Chat's ``response_format``, the Responses
     API's ``text.format``): ``json_schema``'s schema, or any object for ``json_object``; a 400
@@ -53,10 +68,7 @@ def output_schema(model_id: str | None, response_format: dict[str, Any] | None, 
         raise HttpError.bad_request(f"unknown output format type {kind!r}")
     if not isinstance(schema, dict):
         raise HttpError.bad_request("a json_schema output format needs its `schema` object")
-    try:
-        model = models.get(model_id)
-    except RequestError as exc:
-        raise HttpError.from_request(exc) from None
+    model = model_named(models, model_id)
     if not model.capabilities.schema:
         raise HttpError.unsupported(f"model {model.id!r} cannot be held to a JSON schema")
     return schema

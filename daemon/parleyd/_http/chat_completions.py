@@ -40,12 +40,11 @@ from parley._types import (
     ToolCallNameEvent,
     ToolCallPart,
     ToolResultPart,
-    ToolSpec,
     UsageEvent,
 )
 
 from ._errors import HttpError, openai_error, openai_kind
-from ._parts import image_url, json_arguments, output_schema
+from ._parts import image_url, json_arguments, output_schema, tool_spec
 from ._tool_calls import ToolCalls
 from ._turn import Turn, prompt, read_body
 
@@ -140,11 +139,8 @@ def _prompt_params(body: ChatRequest, models: ModelRegistry) -> PromptParams:
         "schema": output_schema(body.model, body.response_format, models),
     }
     options = {k: v for k, v in options.items() if v is not None}
-    tools = [ToolSpec(name=t.function.name, description=t.function.description, input_schema=t.function.parameters or _NO_PARAMETERS) for t in body.tools or []]
+    tools = [tool_spec(t.function.name, t.function.description, t.function.parameters or None) for t in body.tools or []]
     return PromptParams(model=body.model, messages=_messages(body.messages), options=options or None, tools=tools or None)
-
-
-_NO_PARAMETERS = {"type": "object", "properties": {}}
 
 
 def _tool_choice(choice: str | dict[str, Any] | None) -> str | None:

@@ -39,7 +39,6 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from parley._errors import RequestError
 from parley._types import (
     Attachment,
     AttachmentPart,
@@ -56,7 +55,7 @@ from parley._types import (
 from .._models import Model, ModelRegistry, ModelRequest
 from ._errors import HttpError, anthropic_body, anthropic_error
 from ._message_blocks import Answer, Content
-from ._parts import output_schema
+from ._parts import model_named, output_schema, tool_spec
 from ._turn import Turn, prompt, read_body
 
 # ---- the request ---------------------------------------------------------------
@@ -174,7 +173,7 @@ async def create(request: Request) -> Response:
 async def count_tokens(request: Request) -> Response:
     try:
         body = await read_body(request, _decode)
-        model = _model(request.app.state.daemon.models, body.model)
+        model = model_named(request.app.state.daemon.models, body.model)
         params = _prompt_params(body, request.app.state.daemon.models)
     except HttpError as exc:
         return anthropic_error(exc)
@@ -182,17 +181,10 @@ async def count_tokens(request: Request) -> Response:
     return JSONResponse({"input_tokens": counted})
 
 
-def _model(models: ModelRegistry, model_id: str) -> Model:
-    try:
-        return models.get(model_id)
-    except RequestError as exc:
-        raise HttpError.from_request(exc) from None
-
-
 def _prompt_params(body: MessagesRequest, models: ModelRegistry) -> PromptParams:
     if not body.messages:
         raise HttpError.bad_request("`messages` must not be empty")
-    model = _model(models, body.model)
+    model = model_named(models, body.model)
     options = {
         "temperature": body.temperature,
         "topP": body.top_p,
@@ -237,8 +229,7 @@ def _tools(tools: list[_Tool] | None) -> list[ToolSpec]:
     for tool in tools or []:
         if tool.type not in (None, "custom"):
             raise HttpError.unsupported(f"server tools ({tool.type}) are not served over parley's HTTP endpoints")
-        schema = {"input_schema": tool.input_schema} if tool.input_schema is not None else {}
-        specs.append(ToolSpec(name=tool.name, description=tool.description, **schema))
+        specs.append(tool_spec(tool.name, tool.description, tool.input_schema))
     return specs
 
 

@@ -50,7 +50,7 @@ from parley._types import (
 )
 
 from ._errors import HttpError, openai_error
-from ._parts import output_schema
+from ._parts import output_schema, tool_spec
 from ._response_items import (
     InputItem,
     function_call_item,
@@ -111,7 +111,6 @@ class _ListQuery(msgspec.Struct):
 
 _decode = msgspec.json.Decoder(ResponsesRequest).decode
 _encode = msgspec.json.encode
-_NO_PARAMETERS = {"type": "object", "properties": {}}
 
 
 async def create(request: Request) -> Response:
@@ -239,7 +238,7 @@ def _tools(body: ResponsesRequest) -> list[ToolSpec]:
             raise HttpError.unsupported(f"tools of type {tool.type!r} are not served: parley offers the model function tools only")
         if not tool.name:
             raise HttpError.bad_request("a function tool needs its `name`")
-        specs.append(ToolSpec(name=tool.name, description=tool.description, input_schema=tool.parameters or _NO_PARAMETERS))
+        specs.append(tool_spec(tool.name, tool.description, tool.parameters or None))
     return specs
 
 

@@ -11,6 +11,7 @@ from parley._errors import InvalidParams, UnknownModel
 from parley._types import ModelInfo
 
 from ._base import Model
+from ._structured import check_schema_option
 
 
 class ModelRegistry:
@@ -28,11 +29,16 @@ class ModelRegistry:
             raise UnknownModel(f"unknown model {name!r}; `parley models` lists them", data={"model": name}) from None
 
     def options(self, model: Model, options: dict[str, Any] | None) -> msgspec.Struct:
-        """The options, validated against the model's Options struct (-32602 naming the bad one)."""
+        """The options, validated against the model's Options struct (-32602 naming the bad one),
+        and a ``schema`` option, whatever the model, checked for being a JSON schema."""
         try:
-            return msgspec.convert(options or {}, model.Options)
+            parsed = msgspec.convert(options or {}, model.Options)
+            check_schema_option(parsed)
         except msgspec.ValidationError as exc:
             raise InvalidParams(f"invalid options for model {model.id!r}: {_at(exc, 'options')}") from None
+        except ValueError as exc:
+            raise InvalidParams(f"invalid options for model {model.id!r}: {exc}") from None
+        return parsed
 
     def __iter__(self) -> Iterator[Model]:
         return iter(self._models.values())

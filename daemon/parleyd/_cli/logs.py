@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import msgspec
 
 import parley
+from parley._client._base import select_model
 
 _PAGE = 50
 _SHORT = 120  # characters of a prompt in the short form
@@ -78,10 +79,10 @@ def _chosen(client: parley.Client, args: argparse.Namespace) -> Iterator[parley.
 def _model_id(client: parley.Client, name: str) -> str:
     """The id of the model with this id or alias; the name as given when no served model has it
     (conversations outlive a model's configuration)."""
-    for info in client.models():
-        if name == info.id or name in info.aliases:
-            return info.id
-    return name
+    try:
+        return select_model(client.models(), name).id
+    except parley.UnknownModel:
+        return name
 
 
 def _summary(client: parley.Client, conversation_id: str) -> parley.ConversationSummary:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -51,8 +50,7 @@ def tool_result(name: str, output: Any, *, tool_call_id: str | None = None, exce
 
 
 def attachment(*, path: str | None = None, url: str | None = None, content: bytes | None = None, mime_type: str | None = None) -> Attachment:
-    encoded = base64.b64encode(content).decode() if content is not None else None
-    return Attachment(mime_type=mime_type, url=url, path=path, content=encoded)
+    return Attachment(mime_type=mime_type, url=url, path=path, content=content)  # bytes: Attachment encodes them
 
 
 def text_of(message: Message) -> str:

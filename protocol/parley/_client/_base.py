@@ -491,10 +491,10 @@ class BaseResponse(Generic[C]):
 
         The tools, chain limit and hooks are this response's unless given. The
         tools are sent again: the daemon would carry their specs to the reply,
-        but their functions run here, in this toolbox. A live response is replied to by id; a detached one has no id
-        the daemon must know, so its whole chain is sent as a new prompt, as the
-        daemon would build it: prompt messages, output, tool results, messages,
-        then the new user message.
+        but their functions run here, in this toolbox. A live response is
+        replied to by id; a detached one has no id the daemon must know, so its
+        whole chain is sent as a new prompt, as the daemon would build it:
+        prompt messages, output, tool results, messages, then the new user message.
         """
         client = self._reply_client()
         options = wire_options(options, option_keywords, schema)

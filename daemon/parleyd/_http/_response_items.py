@@ -33,7 +33,7 @@ from parley._types import (
 )
 
 from ._errors import HttpError
-from ._parts import image_url, json_arguments
+from ._parts import cut_by_token_limit, image_url, json_arguments
 
 
 class InputItem(msgspec.Struct):
@@ -206,8 +206,7 @@ _ERROR_CODES = {"rate_limited": "rate_limit_exceeded", "bad_request": "invalid_p
 def status(record: ResponseRecord) -> str:
     """The API's status: a response cut off by its token limit is ``incomplete``."""
     if record.status == "completed":
-        stop = ((record.usage.details if record.usage else None) or {}).get("stop_reason")
-        return "incomplete" if stop in ("length", "max_tokens") else "completed"
+        return "incomplete" if cut_by_token_limit(record.usage.details if record.usage else None) else "completed"
     return {"running": "in_progress", "cancelled": "cancelled"}.get(record.status, "failed")
 
 

@@ -44,7 +44,7 @@ from parley._types import (
 )
 
 from ._errors import HttpError, openai_error, openai_kind
-from ._parts import image_url, json_arguments, output_schema, tool_spec
+from ._parts import cut_by_token_limit, image_url, json_arguments, output_schema, tool_spec
 from ._tool_calls import ToolCalls
 from ._turn import Turn, prompt, read_body
 
@@ -222,7 +222,7 @@ class _Chat:
     def add_usage(self, event: UsageEvent) -> None:
         given, made = event.input or 0, event.output or 0  # a provider may not report them
         self.usage = {"prompt_tokens": given, "completion_tokens": made, "total_tokens": given + made}
-        if (event.details or {}).get("stop_reason") in ("length", "max_tokens") and not self.tools:
+        if cut_by_token_limit(event.details) and not self.tools:
             self.finish_reason = "length"
 
     def envelope(self, kind: str, **fields: Any) -> dict[str, Any]:

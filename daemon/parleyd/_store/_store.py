@@ -190,10 +190,7 @@ class Store:
         with self._write() as conn:
             if not self.conversation_exists(conversation_id):
                 return False
-            # First: finding the orphans reads the conversation_messages rows that deleting
-            # the conversation removes (with its responses and their events) by cascade.
-            _search.forget_orphans(conn, conversation_id)
-            conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            _drop_conversation(conn, conversation_id)
             return True
 
     # ---- responses -------------------------------------------------------------------
@@ -317,8 +314,7 @@ class Store:
                 (conversation_id,),
             ).fetchone()
             if latest is None:
-                _search.forget_orphans(conn, conversation_id)
-                conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+                _drop_conversation(conn, conversation_id)
             else:
                 conn.execute(
                     "UPDATE conversations SET tip = ?, response_count = response_count - 1 WHERE id = ?",
@@ -345,6 +341,15 @@ def _put_chain(conn: sqlite3.Connection, messages: list[Message], parent: str | 
     tip, new = _graph.put_chain(conn, messages, parent)
     _search.index_nodes(conn, new)
     return tip
+
+
+def _drop_conversation(conn: sqlite3.Connection, conversation_id: str) -> None:
+    """Delete the conversation, its responses and their events, and the messages only it reached.
+
+    First: finding the orphans reads the conversation_messages rows that deleting the
+    conversation removes (with its responses and their events) by cascade."""
+    _search.forget_orphans(conn, conversation_id)
+    conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
 
 def _dump(value: object | None) -> bytes | None:

@@ -3,33 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from parley import ParleyError, __version__
 
 from .._userconfig import ConfigError
 
-from . import chat, keys, logs, models, prompt, serve, status, stdio, stop
+#: The subcommands, in the order ``parley -h`` lists them: one module each, imported only when a
+#: command line names it (a warm ``parley prompt`` spends most of its time importing).
+COMMANDS = ("prompt", "chat", "models", "keys", "logs", "status", "stop", "serve", "stdio")
 
-COMMANDS = [prompt, chat, models, keys, logs, status, stop, serve, stdio]
 
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: tuple[str, ...] = COMMANDS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parley", description="Talk to language models through the parley daemon.")
     parser.add_argument("--version", action="version", version=f"parley {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in COMMANDS:
-        command.add_parser(sub)
+    for name in commands:
+        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    named = (argv[0],) if argv[:1] and argv[0] in COMMANDS else COMMANDS
+    args = build_parser(named).parse_args(argv)
     if args.command is None:
-        args = build_parser().parse_args(["prompt", *(argv if argv is not None else sys.argv[1:])])
+        args = build_parser(("prompt",)).parse_args(["prompt", *argv])
     try:
         return args.run(args) or 0
-    except (ParleyError, ConfigError) as exc:
+    except (ParleyError, ConfigError, PermissionError) as exc:
         print(f"parley: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from .._errors import ConnectError
 from .._paths import read_token, runtime_dir, socket_path
 from .._types import PROTOCOL_VERSION, ClientInfo, InitializeParams, InitializeResult
-from ._transports.tcp import AsyncTcpTransport, TcpTransport
 from ._transports.unix import AsyncUnixTransport, UnixTransport
+
+if TYPE_CHECKING:
+    import subprocess
 
 #: Seconds to wait for a daemon this client started to listen on its socket.
 START_TIMEOUT = 15.0
@@ -59,12 +60,15 @@ def parse_target(url: str | os.PathLike[str] | None) -> Target:
 
 
 def transport_class(scheme: str, asynchronous: bool) -> Any:
-    """The transport for a scheme; websockets is imported only when a WebSocket is used."""
+    """The transport for a scheme. Only the unix one is imported up front: the CLI's start-up
+    time is mostly imports, and it talks to the daemon's own socket."""
     if scheme == "ws":
         from ._transports.websocket import AsyncWebSocketTransport, WebSocketTransport
 
         return AsyncWebSocketTransport if asynchronous else WebSocketTransport
     if scheme == "tcp":
+        from ._transports.tcp import AsyncTcpTransport, TcpTransport
+
         return AsyncTcpTransport if asynchronous else TcpTransport
     return AsyncUnixTransport if asynchronous else UnixTransport
 
@@ -132,6 +136,8 @@ class Starter:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         """``python -m parleyd serve``, detached: its own session, output to the log beside the socket."""
+        import subprocess
+
         with open(self._log, "ab") as log:
             try:
                 process = subprocess.Popen(

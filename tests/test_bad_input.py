@@ -132,3 +132,20 @@ async def test_oversized_websocket_message_closes_only_that_connection(small_dae
         await conn.answer(1)
     assert conn._ws.close_code == 1009
     await assert_still_serving(other)
+
+
+async def test_deep_nesting_is_refused_in_one_log_line(daemon):
+    """5,000 levels trip msgspec's recursion limit: a client's fault, with an error answer
+    and one line in the log, not a traceback; a flood of them logs a count, not one line each."""
+    conn = await daemon.connect("unix")
+    deep = b'{"a":' * 5000 + b"1" + b"}" * 5000
+    frame = encode_frame(b'{"jsonrpc":"2.0","id":1,"method":"prompt","params":{"prompt":"x","options":' + deep + b"}}")
+    for _ in range(50):
+        await conn.send_bytes(frame)
+        answer = await conn.answer(None)  # its id is past the limit too
+        assert answer["error"]["code"] == -32700 and "nested too deeply" in answer["error"]["message"]
+    await assert_still_serving(conn)
+    log = daemon.log
+    assert "Traceback" not in log and "RecursionError" not in log
+    lines = [line for line in log.splitlines() if "rejected a message from" in line]
+    assert 1 <= len(lines) <= 5 and "parse_error" in lines[0] and "bytes)" in lines[0], lines

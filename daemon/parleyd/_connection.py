@@ -43,6 +43,7 @@ from parley._methods import CLIENT_NOTIFICATIONS, CLIENT_REQUESTS
 from parley._types import CancelRequestParams, LaggedParams, ToolExecuteParams, ToolExecuteResult
 
 from ._live import event_message
+from ._rejections import RejectionLog
 from ._tools import ToolClientGone
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 _UNSET: Any = msgspec.UNSET
 _encode = msgspec.json.Encoder().encode
 _REPLAY_BATCH = 512
+_numbers = itertools.count(1)
 
 
 class _Envelope(msgspec.Struct):
@@ -81,6 +83,8 @@ class Connection(JsonRPCProtocol):
         self.closed = False
         self._catch_ups: dict[str, asyncio.Task[None]] = {}
         self._tool_ids = itertools.count(1)
+        self.number = next(_numbers)
+        self._rejections = RejectionLog(lambda: f"connection {self.number} ({self.client_name})")
 
     # ---- receiving -----------------------------------------------------------
 
@@ -95,31 +99,35 @@ class Connection(JsonRPCProtocol):
         try:
             message = _decode_envelope(body)
         except msgspec.ValidationError as exc:
-            return self._reply_error(None, InvalidRequest(f"not a JSON-RPC 2.0 message: {exc}"))
+            return self._reject(None, InvalidRequest(f"not a JSON-RPC 2.0 message: {exc}"), len(body))
         except msgspec.DecodeError as exc:
-            return self._reply_error(None, ParseError(f"the message is not valid JSON: {exc}"))
+            return self._reject(None, ParseError(f"the message is not valid JSON: {exc}"), len(body))
+        except RecursionError:  # msgspec's limit: about 1,000 levels, even inside params
+            return self._reject(None, ParseError("the message is nested too deeply (its id cannot be read)"), len(body))
         if message.jsonrpc != "2.0":
-            return self._reply_error(message.id or None, InvalidRequest('`jsonrpc` must be "2.0"'))
+            return self._reject(message.id or None, InvalidRequest('`jsonrpc` must be "2.0"'), len(body))
         if message.method is _UNSET:
-            return self._receive_answer(message)
+            return self._receive_answer(message, len(body))
         msg_id = message.id
         if msg_id is _UNSET or msg_id is None:
             return self._receive_notification(message.method, message.params)
         if not self.initialized and message.method not in _HANDLE_ANY:
-            return self._reply_error(msg_id, NotInitialized("the first request on a connection must be `initialize`"))
+            error = NotInitialized("the first request on a connection must be `initialize`")
+            return self._reject(msg_id, error, len(body))
         spec = CLIENT_REQUESTS.get(message.method)
         params = None
         if spec is not None:
             try:
                 params = msgspec.json.decode(message.params, type=spec.params)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                return self._reply_error(msg_id, InvalidParams(f"invalid params for {message.method}: {_named(exc)}"))
+                error = InvalidParams(f"invalid params for {message.method}: {_named(exc)}")
+                return self._reject(msg_id, error, len(body))
         self.handle_message(JsonRPCRequestMessage(id=msg_id, method=message.method, jsonrpc="2.0", params=params))
 
     def receive_fault(self, fault: FrameFault) -> None:
         """Bytes the transport could not take as a message."""
         error = MessageTooLarge(fault.detail) if fault.kind == "too_large" else ParseError(fault.detail)
-        self._reply_error(None, error)
+        self._reject(None, error, fault.size)
 
     def _receive_notification(self, method: str, raw: msgspec.Raw) -> None:
         spec = CLIENT_NOTIFICATIONS.get(method)
@@ -127,15 +135,16 @@ class Connection(JsonRPCProtocol):
             return  # JSON-RPC: notifications get no answer, not even an error
         try:
             params = msgspec.json.decode(raw, type=spec.params)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            log.warning("ignoring %s with invalid params", method)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            self._rejections.note(f"notification {method}", len(raw), f"ignored, invalid params: {_named(exc)}")
             return
         self.handle_message(JsonRPCNotification(method=method, jsonrpc="2.0", params=params))
 
-    def _receive_answer(self, message: _Envelope) -> None:
+    def _receive_answer(self, message: _Envelope, size: int) -> None:
         """An answer to one of the daemon's own requests (``tool/execute``)."""
         if message.id is _UNSET or message.id is None:
-            return self._reply_error(None, InvalidRequest("a message needs a `method`, or an `id` with a `result` or `error`"))
+            error = InvalidRequest("a message needs a `method`, or an `id` with a `result` or `error`")
+            return self._reject(None, error, size)
         if message.error is not _UNSET:
             err = message.error
             error = ResponseError(code=int(err.get("code", -32603)), message=str(err.get("message", "")), data=err.get("data"))
@@ -165,6 +174,11 @@ class Connection(JsonRPCProtocol):
             log.error("request %r failed", msg_id, exc_info=exc)
             exc = InternalError("the daemon failed to handle this request; see its log")
         self._reply_error(msg_id, exc)
+
+    def _reject(self, msg_id: Any, error: RequestError, size: int) -> None:
+        """A client's fault: its error answer, and one (rate-limited) line in the log."""
+        self._rejections.note(error.kind, size, error.message)
+        self._reply_error(msg_id, error)
 
     def _reply_error(self, msg_id: Any, error: RequestError) -> None:
         self._send_data({"jsonrpc": "2.0", "id": msg_id, "error": error.to_wire()})
@@ -242,6 +256,7 @@ class Connection(JsonRPCProtocol):
 
     def connection_closed(self) -> None:
         self.closed = True
+        self._rejections.close()
         for task in self._catch_ups.values():
             task.cancel()
         self._catch_ups.clear()

@@ -25,6 +25,7 @@ class FrameFault(NamedTuple):
 
     kind: str
     detail: str
+    size: int = 0  # the declared length of a message too large; 0 for garbage
 
 
 class FrameDecoder:
@@ -58,7 +59,7 @@ class FrameDecoder:
             self._in_garbage = False
             start = end + 4
             if length > self.max_size:
-                out.append(FrameFault("too_large", f"a {length}-byte message is over the {self.max_size}-byte limit"))
+                out.append(FrameFault("too_large", f"a {length}-byte message is over the {self.max_size}-byte limit", length))
                 available = len(buf) - start
                 if available >= length:
                     pos = start + length

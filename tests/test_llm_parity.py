@@ -107,6 +107,64 @@ def test_a_chain_runs_the_tool_here(echo):
     assert str(response) == "lookup: pelicans eat fish"  # the next round echoes the tool's result
 
 
+class Memory(llm.Toolbox):
+    """llm's Toolbox example, shaped: the tools share the instance's state."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.notes: dict[str, str] = {}
+
+    def remember(self, key: str, value: str) -> str:
+        "Remember a value under a key."
+        self.notes[key] = value
+        return f"{self.prefix} {key}"
+
+    def recall(self, key: str) -> str:
+        "Recall the value of a key."
+        return self.notes.get(key, "nothing")
+
+    def prepare(self):
+        self.add_tool(forget, pass_self=True)
+
+
+def forget(self: Memory, key: str) -> str:
+    "Forget a key."
+    return self.notes.pop(key, "nothing")
+
+
+def test_a_toolbox_offers_its_methods_as_tools_sharing_its_state(echo):
+    memory = Memory("kept")
+    calls = [("Memory_remember", '{"key": "x", "value": "1"}'), ("Memory_recall", '{"key": "x"}'), ("forget", '{"key": "x"}')]
+    rounds = json.dumps({"rounds": [
+        [{"type": "tool_call_name", "chunk": name, "toolCallId": f"c{i}"},
+         {"type": "tool_call_args", "chunk": args, "toolCallId": f"c{i}"}]
+        for i, (name, args) in enumerate(calls)
+    ]})  # fmt: skip
+    response = llm.get_model("echo").chain(rounds, tools=[memory], chain_limit=5)
+    assert sorted(t.name for t in response.prompt().tools) == ["Memory_recall", "Memory_remember", "forget"]
+    results = [p.output for m in response.messages() for p in m.parts if isinstance(p, llm.ToolResultPart)]
+    assert results == ["kept x", "1", "1"] and memory.notes == {}
+    assert str(response) == "forget: 1"  # the last round echoes the last tool's result
+
+
+def test_fragments_come_before_the_prompt_as_in_llm(echo):
+    model = llm.get_model("echo")
+    response = model.prompt("the question", fragments=["first file", "second file"], system="be brief", system_fragments=["you are parley"])
+    assert str(response) == "first file\nsecond file\nthe question"
+    assert response.prompt().system == "you are parley\n\nbe brief"
+    assert str(model.prompt(fragments=["only a fragment"])) == "only a fragment"
+
+
+def test_a_key_is_refused_with_where_keys_live(echo):
+    with pytest.raises(TypeError, match="parley keys set"):
+        llm.get_model("echo").prompt("hi", key="sk-0123456789")
+
+
+def test_usage_is_a_usage_even_when_the_model_reported_none(echo):
+    response = llm.get_model("echo").prompt(echo_script({"type": "text", "chunk": "no usage here"}))
+    assert response.usage() == llm.Usage()  # llm's Usage(input=None, output=None, details=None)
+
+
 def test_options_as_keywords_reach_the_provider(openai_daemon, upstream):
     upstream.queue(Reply(body=openai_text("Hi")))
     model = llm.get_model("mini")
@@ -309,6 +367,16 @@ def test_cli_writes_reasoning_to_stderr_plain_when_redirected(daemon):
 def test_cli_hides_reasoning(daemon, flag):
     out = run_cli(daemon, "prompt", flag, REASONING)
     assert (out.returncode, out.stdout, out.stderr) == (0, "Answer.\n", "")
+
+
+@pytest.mark.parametrize("hide", [False, True])
+def test_chat_shows_reasoning_on_stderr_unless_told_not_to(daemon, hide):
+    process = subprocess.run(
+        [sys.executable, "-m", "parleyd", "chat", *(["-R"] if hide else [])],
+        input=f"{REASONING}\n{REASONING}\nexit\n", env=daemon.env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert process.returncode == 0 and process.stdout.count("Answer.") == 2  # the first turn and its reply
+    assert process.stderr == ("" if hide else "Thinking.\nThinking.\n")
 
 
 def test_cli_dims_reasoning_on_a_terminal(daemon):

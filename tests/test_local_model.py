@@ -175,7 +175,7 @@ async def test_cancel_mid_stream_stops_at_once_and_frees_the_model(conn):
     assert await conn.request("response/cancel", {"responseId": rid}) == {"status": "cancelled"}
     events = await conn.until_done(rid)
     cancel_s = time.perf_counter() - t0
-    assert events[-1] == {"type": "done", "status": "cancelled", "responseId": rid, "seq": len(events)}
+    assert events[-1] == {"type": "done", "status": "cancelled", "finishReason": "cancelled", "responseId": rid, "seq": len(events)}
     assert {e["type"] for e in events[:-1]} == {"text"}
     assert cancel_s < 1.0
     record = await conn.request("response/get", {"responseId": rid})

@@ -88,7 +88,7 @@ async def test_kill_9_of_the_worker_ends_one_response_and_the_next_prompt_answer
     events = await conn.until_done(rid, timeout=10)
     error, done = events[-2:]
     assert error["type"] == "error" and error["code"] == "model_crashed" and error["retryable"] is True
-    assert "SIGKILL" in error["message"] and done == {"type": "done", "status": "error", "responseId": rid, "seq": len(events)}
+    assert "SIGKILL" in error["message"] and done == {"type": "done", "status": "error", "finishReason": "error", "responseId": rid, "seq": len(events)}
     assert {e["type"] for e in events[:-2]} == {"text"}
     record = await conn.request("response/get", {"responseId": rid})
     assert record["status"] == "error" and record["error"]["code"] == "model_crashed"

@@ -44,7 +44,7 @@ async def test_graceful_stop_interrupts_running_responses(daemon):
     events = await conn.until_done(rid)
     assert await stop == 0
     assert events[-2]["type"] == "error" and events[-2]["code"] == "interrupted"
-    assert events[-1] == {"type": "done", "status": "error", "responseId": rid, "seq": len(events)}
+    assert events[-1] == {"type": "done", "status": "error", "finishReason": "interrupted", "responseId": rid, "seq": len(events)}
     daemon.start()
     conn = await daemon.connect("unix")
     record = await conn.request("response/get", {"responseId": rid})

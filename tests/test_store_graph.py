@@ -230,7 +230,7 @@ def test_events_are_stored_as_bodies_and_read_back_sealed_byte_for_byte(tmp_path
         "attachment": {"mimeType": "image/png", "content": "iVBORw0KGgo=", "partIndex": 3, "messageIndex": 0},
         "usage": {"input": 3, "output": 4, "details": {"cached": 1}},
         "error": {"code": "rate_limited", "message": "slow down", "retryable": True, "retryAfter": 2.5},
-        "done": {"status": "completed"},
+        "done": {"status": "completed", "finishReason": "stop"},
     }
     assert set(samples) == set(EVENT_TYPES)
     decode = msgspec.json.Decoder(AnyEvent).decode

@@ -19,10 +19,12 @@ from parley._types import (
     AnyEvent,
     Attachment,
     Conversation,
+    ConversationsCreateParams,
     DoneEvent,
     ErrorEvent,
     Message,
     PromptParams,
+    PromptRecord,
     ReplyParams,
     ResponseRecord,
     ToolSpec,
@@ -110,19 +112,22 @@ class Daemon:
         chain_limit: int | None,
         hide_reasoning: bool,
         session_key: str | None = None,
+        cwd: str | None = None,
     ) -> LiveResponse:
         """Store the input, start the model, subscribe the caller; answers at once.
 
         ``history``: the chain up to ``history_tip`` as the client sent it, when it did
-        (then the store is not read for it)."""
+        (then the store is not read for it). ``cwd``: the working directory of the
+        conversation it starts, if it starts one."""
         parsed_options = self.models.options(model, options)
         messages = (self.store.get_chain(history_tip) if history is None else history) + new_messages
         input_tip = self.store.put_chain(new_messages, parent=history_tip)
         created_at = now()
+        title = _title(messages)
         if conversation_id is None:
             conversation_id = new_id("conv")
             self.store.create_conversation(
-                conversation_id, title=_title(messages), model=model.id, created_at=created_at, session_key=session_key
+                conversation_id, title=title, model=model.id, created_at=created_at, session_key=session_key, cwd=cwd
             )
         live = LiveResponse(
             response_id=new_id("resp"),
@@ -144,6 +149,7 @@ class Daemon:
             options=options,
             created_at=created_at,
             tools=tools,
+            title=title,
         )
         self.live[live.id] = live
         live.subscribers.add(subscriber)
@@ -177,25 +183,41 @@ class Daemon:
             raise _unknown_conversation(conversation_id)
         return conversation
 
+    def create_conversation(self, params: ConversationsCreateParams) -> str:
+        """A conversation with no response yet, whose settings its first prompt inherits; its
+        model and options are checked now (the model is resolved: an alias is stored as its id)."""
+        model = self.models.get(params.model)
+        self.models.options(model, params.options)
+        conversation_id = new_id("conv")
+        settings = PromptRecord(messages=[], system=params.system, options=params.options, tools=params.tools)
+        self.store.create_conversation(
+            conversation_id, title=params.title or "", model=model.id, created_at=now(), cwd=params.cwd, settings=settings
+        )
+        return conversation_id
+
     def prompt(self, subscriber: Subscriber, params: PromptParams, *, session_key: str | None = None) -> LiveResponse:
         """Start the response of a ``prompt`` (from a connection, or a front door): in the
-        conversation it names (inheriting the system prompt, options and tools it leaves unset
-        from that conversation's latest response), else in the one its messages replay
-        (PROTOCOL.md), else a new one.
+        conversation it names (inheriting the model, system prompt, options and tools it leaves
+        unset from that conversation's latest response, else from those it was created with),
+        else in the one its messages replay (PROTOCOL.md), else a new one.
         ``session_key``: the session a front door's client named; a replay continues only that
         session's conversation (or the conversation of that id), and a new one is started with it."""
-        model = self.models.get(params.model)
         messages = list(params.messages or []) + _user_turn(params.prompt, params.attachments)
         conversation_id, history_tip, held = params.conversation_id, None, 0
-        system, options, tools = params.system, params.options, params.tools
+        model_name, system, options, tools = params.model, params.system, params.options, params.tools
         if conversation_id is not None:
-            history_tip = self.conversation_history(conversation_id)
-            inherited = self.store.conversation_settings(conversation_id)  # what the prompt leaves unset
+            settings = self.store.conversation_settings(conversation_id)  # what the prompt leaves unset
+            if settings is None:
+                raise _unknown_conversation(conversation_id)
+            inherited_model, inherited = settings
+            history_tip = self.store.conversation_tip(conversation_id)
+            model_name = inherited_model if model_name is None else model_name
             system = inherited.system if system is None else system
             options = inherited.options if options is None else options
             tools = inherited.tools if tools is None else tools
         elif not params.new_conversation and (found := self.store.continued_conversation(messages, session_key=session_key)) is not None:
             conversation_id, history_tip, held = found
+        model = self.models.get(model_name)
         return self.start_response(
             subscriber,
             model=model,
@@ -209,6 +231,7 @@ class Daemon:
             chain_limit=params.chain_limit,
             hide_reasoning=params.hide_reasoning,
             session_key=session_key,
+            cwd=params.cwd,
         )
 
     def reply(self, subscriber: Subscriber, params: ReplyParams) -> LiveResponse:
@@ -232,12 +255,6 @@ class Daemon:
             chain_limit=params.chain_limit,
             hide_reasoning=params.hide_reasoning,
         )
-
-    def conversation_history(self, conversation_id: str) -> str | None:
-        """The tip a new prompt in this conversation continues from."""
-        if not self.store.conversation_exists(conversation_id):
-            raise _unknown_conversation(conversation_id)
-        return self.store.conversation_tip(conversation_id)
 
     def subscribe(self, connection: Connection, response_id: str, after_seq: int) -> None:
         """Replay the events after ``after_seq``, then go live: no gap, no duplicate."""
@@ -287,7 +304,7 @@ class Daemon:
                 assembler.add(event)
             log.warning("response %s was interrupted (%d events kept)", response_id, len(events))
             # End its stored stream as a live one ends, so a replay reaches `done`.
-            tail = [ErrorEvent(code=INTERRUPTED.code, message=INTERRUPTED.message), DoneEvent(status="error")]
+            tail = [ErrorEvent(code=INTERRUPTED.code, message=INTERRUPTED.message), DoneEvent(status="error", finish_reason="interrupted")]
             self.store.append_events(response_id, len(events) + 1, [msgspec.json.encode(e) for e in tail])  # bodies: unstamped
             self.store.finish_response(
                 response_id,
@@ -296,6 +313,7 @@ class Daemon:
                 usage=assembler.usage,
                 error=INTERRUPTED,
                 duration_ms=None,
+                finish_reason="interrupted",
             )
 
     def uptime(self) -> float:

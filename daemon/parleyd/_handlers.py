@@ -17,6 +17,8 @@ from parley._types import (
     CancelResult,
     Conversation,
     ConversationIdParams,
+    ConversationsCreateParams,
+    ConversationsCreateResult,
     ConversationsListParams,
     ConversationsListResult,
     DaemonStatus,
@@ -90,8 +92,12 @@ def response_unsubscribe(conn: Connection, params: ResponseIdParams) -> EmptyRes
     return EmptyResult()
 
 
+def conversations_create(conn: Connection, params: ConversationsCreateParams) -> ConversationsCreateResult:
+    return ConversationsCreateResult(conversation_id=conn.daemon.create_conversation(params))
+
+
 def conversations_list(conn: Connection, params: ConversationsListParams) -> ConversationsListResult:
-    found = conn.daemon.store.list_conversations(limit=params.limit, before=params.before, query=params.query)
+    found = conn.daemon.store.list_conversations(limit=params.limit, before=params.before, query=params.query, cwd=params.cwd)
     return ConversationsListResult(conversations=found)
 
 
@@ -131,6 +137,7 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "response/get": response_get,
     "response/subscribe": response_subscribe,
     "response/unsubscribe": response_unsubscribe,
+    "conversations/create": conversations_create,
     "conversations/list": conversations_list,
     "conversations/get": conversations_get,
     "conversations/delete": conversations_delete,

@@ -31,6 +31,7 @@ from parley._types import (
 
 from ._assembly import Assembler
 from ._envelope import opening, sealed
+from ._finish import completed_reason
 from ._models import SCHEMA_MISMATCH, Model, ModelFailure, ModelRequest, answer_text, mismatch
 from ._tools import ToolChain, ToolClientGone
 
@@ -83,6 +84,7 @@ class LiveResponse:
         self.hide_reasoning = hide_reasoning
         self.created_at = created_at
         self.status: Literal["running", "completed", "cancelled", "error", "interrupted"] = "running"
+        self.finish_reason: str | None = None
         self.log: list[bytes] = []  # encoded params of event seq n at log[n - 1]
         self.subscribers: set[Subscriber] = set()
         self.assembler = Assembler()
@@ -110,7 +112,7 @@ class LiveResponse:
         await self.cancel()
 
     async def _run(self) -> None:
-        status = "completed"
+        status, reason = "completed", "stop"
         try:
             for round_number in itertools.count(1):
                 if not await self._stream_round():
@@ -118,6 +120,8 @@ class LiveResponse:
                     break
                 calls = self.assembler.pending_tool_calls()
                 if not calls or self.tools is None or round_number >= self.tools.chain_limit:
+                    chain_limited = bool(calls) and self.tools is not None and self.tools.chain_limit > 1
+                    reason = completed_reason(self.assembler.usage, tool_calls=bool(calls), chain_limited=chain_limited)
                     break
                 self.assembler.open_message("tool")
                 await self.tools.run_all(self.id, calls, self.emit)
@@ -138,9 +142,9 @@ class LiveResponse:
             status = "error"
         if self._interrupting:
             self.emit(ErrorEvent(code=INTERRUPTED.code, message=INTERRUPTED.message))
-            self._finish("error", "interrupted")
+            self._finish("error", "interrupted", "interrupted")
         else:
-            self._finish(status, status)
+            self._finish(status, status, reason if status == "completed" else status)
 
     def _check_answer(self) -> None:
         """Hold a completed answer to the ``schema`` option, whatever the model: text that is
@@ -195,12 +199,14 @@ class LiveResponse:
             self._store.append_events(self.id, len(self.log) - len(self._unstored) + 1, self._unstored)
             self._unstored = []
 
-    def _finish(self, done: str, status: str) -> None:
-        self.emit(DoneEvent(status=done))  # type: ignore[arg-type]
+    def _finish(self, done: str, status: str, reason: str) -> None:
+        """Emit ``done`` with its status and finish reason, and store how the response ended."""
+        self.emit(DoneEvent(status=done, finish_reason=reason))  # type: ignore[arg-type]
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         self.flush()
         self.status = status  # type: ignore[assignment]
+        self.finish_reason = reason
         self._store.finish_response(
             self.id,
             status=status,
@@ -208,6 +214,7 @@ class LiveResponse:
             usage=self.assembler.usage,
             error=self.assembler.error,  # an interrupted response has just emitted its error event
             duration_ms=round((time.monotonic() - self._started) * 1000),
+            finish_reason=reason,
         )
 
     def record(self) -> ResponseRecord:
@@ -224,4 +231,5 @@ class LiveResponse:
             created_at=self.created_at,
             usage=self.assembler.usage,
             error=self.assembler.error,
+            finish_reason=self.finish_reason,
         )

@@ -12,6 +12,7 @@
     base_url = "http://127.0.0.1:11434/v1"
     api_key_env = "OLLAMA_KEY"            # or key = "<name given to `parley keys set`>"
     models = [{ id = "llama3.2", aliases = ["llama"] }]   # none: the models the server lists at GET /models
+                                          # context_window = N in an entry: its window in tokens (models/list)
 
     [[gguf]]
     path = "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"   # its id: the file name, unless `id` is given
@@ -40,6 +41,7 @@ class ModelEntry(msgspec.Struct, forbid_unknown_fields=True):
     id: str  # what clients ask for
     name: str | None = None  # the upstream model name, when it differs from the id
     aliases: list[str] = []
+    context_window: Annotated[int, msgspec.Meta(ge=1)] | None = None  # tokens, when known better than parley does
 
 
 class Endpoint(msgspec.Struct, forbid_unknown_fields=True):

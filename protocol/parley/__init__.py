@@ -29,7 +29,7 @@ from ._default import get_async_model, get_model, get_models
 from ._errors import *  # noqa: F403
 from ._errors import __doc__ as _errors_doc  # noqa: F401
 from ._schema_dsl import multi_schema, schema_dsl
-from ._toolspec import CancelToolCall, Tool
+from ._toolspec import CancelToolCall, Tool, Toolbox
 from ._types import *  # noqa: F403
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ __all__ = [
     "multi_schema",
     # tools
     "Tool",
+    "Toolbox",
     "CancelToolCall",
     # building messages
     "user",
@@ -125,6 +126,7 @@ __all__ = [
     "UsageEvent",
     "ErrorEvent",
     "DoneEvent",
+    "FINISH_REASONS",
     "AnyEvent",
     "LaggedParams",
     # records
@@ -155,6 +157,8 @@ __all__ = [
     "SubscribeParams",
     "ConversationsListParams",
     "ConversationsListResult",
+    "ConversationsCreateParams",
+    "ConversationsCreateResult",
     "ConversationIdParams",
     "CancelRequestParams",
     "ToolExecuteParams",

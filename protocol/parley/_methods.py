@@ -26,6 +26,7 @@ CLIENT_REQUESTS: dict[str, Method] = {
     "response/get": Method(t.ResponseIdParams, t.ResponseRecord),
     "response/subscribe": Method(t.SubscribeParams, t.EmptyResult),
     "response/unsubscribe": Method(t.ResponseIdParams, t.EmptyResult),
+    "conversations/create": Method(t.ConversationsCreateParams, t.ConversationsCreateResult),
     "conversations/list": Method(t.ConversationsListParams, t.ConversationsListResult),
     "conversations/get": Method(t.ConversationIdParams, t.Conversation),
     "conversations/delete": Method(t.ConversationIdParams, t.EmptyResult),

@@ -29,6 +29,8 @@ def wire_options(options: dict[str, Any] | None, keywords: dict[str, Any], schem
 
     None when there are none, so that a prompt without options sends none.
     """
+    if "key" in keywords:
+        raise TypeError("key=: parley's daemon holds the API keys (`parley keys set NAME` or the provider's env var); a script sends none")
     given = {wire_name(k): v for k, v in (options or {}).items()}
     extra = {wire_name(k): v for k, v in keywords.items()}
     if schema is not None:

@@ -15,6 +15,7 @@ non-standard top-level keys a plain validator ignores:
   method's ``params`` and, for requests, ``result``, as ``$ref``s;
 * ``x-parley-errors``: the JSON-RPC error codes (``code``, ``kind``, ``doc``);
 * ``x-parley-errorKinds``: the ``code``s of ``error`` events, with their meaning;
+* ``x-parley-finishReasons``: the ``finishReason``s of ``done`` events, with their meaning;
 * ``x-parley-protocolVersion``.
 
 The Event structs default ``responseId``/``seq``/``partIndex``/``messageIndex``
@@ -114,6 +115,7 @@ def build() -> dict[str, Any]:
         "x-parley-methods": methods,
         "x-parley-errors": [{"code": code, "kind": cls.kind, "doc": cls.__doc__} for code, cls in REQUEST_ERRORS.items()],
         "x-parley-errorKinds": dict(ERROR_KINDS),
+        "x-parley-finishReasons": dict(t.FINISH_REASONS),
     }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import types
 import typing
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -87,8 +88,57 @@ class Tool:
         return self.implementation(*args, **values)
 
 
-#: What ``tools=[...]`` accepts: a typed function, a ``Tool``, or a bare ``ToolSpec``.
-ToolLike = Callable[..., Any] | Tool | ToolSpec
+class Toolbox:
+    """llm's ``Toolbox``: a class whose public methods are tools, named ``<Class>_<method>``, so
+    that the tools of one task share their state in the instance::
+
+        class Memory(parley.Toolbox):
+            def __init__(self):
+                self.notes = {}
+
+            def remember(self, key: str, value: str) -> str:
+                "Remember a value."
+                self.notes[key] = value
+                return "ok"
+
+        model.chain("Remember that x is 1", tools=[Memory()])
+
+    ``add_tool`` adds a function (``pass_self=True`` binds it as a method); ``prepare()``, if
+    overridden, runs once, before the toolbox's tools are first listed.
+    """
+
+    _blocked = frozenset({"tools", "add_tool", "prepare", "prepare_async"})
+
+    def prepare(self) -> None:
+        """Override for set-up (``add_tool`` calls, say) before the toolbox is first used."""
+
+    async def prepare_async(self) -> None:
+        """llm's async set-up hook; parley's async client calls ``prepare()`` as the sync one does."""
+
+    def add_tool(self, tool: Tool | Callable[..., Any], pass_self: bool = False) -> None:
+        if not isinstance(tool, Tool):
+            if not callable(tool):
+                raise TypeError("a tool is an instance of parley.Tool or a function")
+            tool = Tool.function(types.MethodType(tool, self) if pass_self else tool)
+        self.__dict__.setdefault("_extra_tools", []).append(tool)
+
+    def tools(self) -> list[Tool]:
+        """A tool for each public method, then those added with ``add_tool``."""
+        if not self.__dict__.get("_prepared"):
+            self._prepared = True
+            self.prepare()
+        prefix = type(self).__name__
+        found = [
+            Tool.function(getattr(self, name), name=f"{prefix}_{name}")
+            for name in dir(self)
+            if not name.startswith("_") and name not in self._blocked and callable(getattr(self, name))
+        ]
+        return found + self.__dict__.get("_extra_tools", [])
+
+
+#: What ``tools=[...]`` accepts: a typed function, a ``Tool``, a bare ``ToolSpec``, or a ``Toolbox``
+#: (which stands for its tools).
+ToolLike = Callable[..., Any] | Tool | ToolSpec | Toolbox
 
 
 def as_tools(items: Sequence[ToolLike] | None) -> dict[str, Tool] | None:
@@ -96,7 +146,7 @@ def as_tools(items: Sequence[ToolLike] | None) -> dict[str, Tool] | None:
     if items is None:
         return None
     tools: dict[str, Tool] = {}
-    for item in items:
+    for item in (t for i in items for t in (i.tools() if isinstance(i, Toolbox) else [i])):
         if isinstance(item, Tool):
             tool = item
         elif isinstance(item, ToolSpec):

@@ -9,6 +9,7 @@ decoded leniently by clients so that a newer daemon can add fields.
 from __future__ import annotations
 
 import base64
+import os
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
@@ -18,6 +19,19 @@ PROTOCOL_VERSION = 1
 Role = Literal["system", "user", "assistant", "tool"]
 ResponseStatus = Literal["running", "completed", "cancelled", "error", "interrupted"]
 DoneStatus = Literal["completed", "cancelled", "error"]
+
+#: Why a response ended (``DoneEvent.finish_reason``, ``ResponseRecord.finish_reason``), with its
+#: meaning. A string on the wire, not an enum, so that a later daemon may add one: a client treats
+#: a reason it does not know by the ``done`` status.
+FINISH_REASONS: dict[str, str] = {
+    "stop": "the model ended its answer (status completed)",
+    "length": "the token limit (the maxTokens option, or the model's context) cut the answer (status completed)",
+    "tool_calls": "the answer ends with tool calls for the client to run and reply to (status completed)",
+    "chain_limit": "a tool chain ran chainLimit rounds and the last one still called tools (status completed)",
+    "cancelled": "response/cancel or conversations/delete stopped it (status cancelled)",
+    "error": "the model or the daemon failed: an error event came before done (status error)",
+    "interrupted": "the daemon stopped or crashed while it ran (done status error, record status interrupted)",
+}
 
 
 class Input(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True, forbid_unknown_fields=True):
@@ -221,6 +235,8 @@ class ErrorEvent(Event, tag="error"):
 
 class DoneEvent(Event, tag="done"):
     status: DoneStatus
+    #: One of ``FINISH_REASONS``; None only where it is not known (responses stored before it was).
+    finish_reason: str | None = None
 
 
 AnyEvent = Union[
@@ -268,6 +284,7 @@ class ResponseRecord(Output):
     usage: Usage | None = None
     duration_ms: int | None = None
     error: ErrorInfo | None = None
+    finish_reason: str | None = None  # as its ``done`` event's; None while it runs
 
 
 class ConversationSummary(Output):
@@ -277,6 +294,7 @@ class ConversationSummary(Output):
     created_at: str
     updated_at: str
     response_count: int
+    cwd: str | None = None
 
 
 class Conversation(Output):
@@ -284,6 +302,7 @@ class Conversation(Output):
     title: str
     messages: list[Message]
     response_ids: list[str]
+    cwd: str | None = None
 
 
 # ---- requests and their results ------------------------------------------------
@@ -339,6 +358,8 @@ class ModelInfo(Output):
     aliases: list[str]
     default: bool
     capabilities: ModelCapabilities
+    #: The most tokens of input and output together; None when the daemon does not know it.
+    context_window: int | None = None
 
 
 class ModelsListResult(Output):
@@ -358,12 +379,21 @@ class PromptParams(Input):
     new_conversation: bool = False
     hide_reasoning: bool = False
     chain_limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    #: The working directory of the conversation this prompt starts (ignored when it continues one).
+    cwd: str | None = None
 
     def __post_init__(self) -> None:
         if self.prompt is None and not self.messages and not self.attachments:
             raise ValueError("one of `prompt`, `messages` or `attachments` is required")
         if self.new_conversation and self.conversation_id is not None:
             raise ValueError("`newConversation` and `conversationId` exclude each other")
+        _check_cwd(self.cwd)
+
+
+def _check_cwd(cwd: str | None) -> None:
+    """A conversation's working directory is an absolute path (on the daemon's machine)."""
+    if cwd is not None and not os.path.isabs(cwd):
+        raise ValueError("`cwd` must be an absolute path")
 
 
 class ReplyParams(Input):
@@ -401,6 +431,25 @@ class ConversationsListParams(Input):
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     before: str | None = None
     query: str | None = None
+    cwd: str | None = None  # only the conversations with this working directory, exactly
+
+
+class ConversationsCreateParams(Input):
+    """An empty conversation, whose settings the prompts in it inherit (PROTOCOL.md)."""
+
+    model: str | None = None
+    system: str | None = None
+    options: dict[str, Any] | None = None
+    tools: list[ToolSpec] | None = None
+    cwd: str | None = None
+    title: str | None = None  # none: the first prompt's, as for any conversation
+
+    def __post_init__(self) -> None:
+        _check_cwd(self.cwd)
+
+
+class ConversationsCreateResult(Output):
+    conversation_id: str
 
 
 class ConversationsListResult(Output):

@@ -39,11 +39,18 @@ def run(args: argparse.Namespace) -> int:
             if not line.strip():
                 continue
             if response is None:
-                response = model.prompt(line, system=args.system, options=options(args.option), conversation_id=args.cid, **chain)
+                response = model.prompt(
+                    line,
+                    system=args.system,
+                    options=options(args.option),
+                    conversation_id=args.cid,
+                    hide_reasoning=args.hide_reasoning,
+                    **chain,
+                )
             else:
-                response = response.reply(line)
+                response = response.reply(line, hide_reasoning=args.hide_reasoning)
             try:
-                show(response)
+                show(response, reasoning=not args.hide_reasoning)
             except KeyboardInterrupt:
                 continue
             except parley.ResponseFailed as exc:

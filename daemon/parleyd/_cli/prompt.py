@@ -27,7 +27,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_model_arguments(p)
     p.add_argument("-c", "--continue", dest="continue_", action="store_true", help="continue the latest conversation")
     p.add_argument("--cid", metavar="ID", help="continue the conversation with this id")
-    p.add_argument("-R", "--no-reasoning", "--hide-reasoning", dest="hide_reasoning", action="store_true", help="do not show the model's reasoning (it goes to stderr)")
     p.add_argument("--no-stream", action="store_true", help="print the answer once it is complete")
     add_attachment_arguments(p)
     add_schema_arguments(p)
@@ -42,6 +41,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--model", help="model id or alias (default: the daemon's default)")
     p.add_argument("-s", "--system", help="system prompt")
     p.add_argument("-o", "--option", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"), help="model option")
+    p.add_argument("-R", "--no-reasoning", "--hide-reasoning", dest="hide_reasoning", action="store_true", help="do not show the model's reasoning (it goes to stderr)")
 
 
 def options(pairs: list[list[str]]) -> dict | None:

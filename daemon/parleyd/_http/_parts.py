@@ -37,12 +37,6 @@ def json_arguments(arguments: str) -> dict[str, Any]:
     return value
 
 
-def cut_by_token_limit(details: dict[str, Any] | None) -> bool:
-    """Whether a usage event's ``details`` say the token limit cut the answer: the provider's
-    ``stop_reason``, OpenAI's ``length`` or Anthropic's ``max_tokens``."""
-    return (details or {}).get("stop_reason") in ("length", "max_tokens")
-
-
 def tool_spec(name: str, description: str | None, schema: dict[str, Any] | None) -> ToolSpec:
     """A client's function tool; one given no schema takes no parameters (``ToolSpec``'s default)."""
     if schema is None:

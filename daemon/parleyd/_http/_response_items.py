@@ -32,8 +32,9 @@ from parley._types import (
     Usage,
 )
 
+from .._finish import cut_by_token_limit
 from ._errors import HttpError
-from ._parts import cut_by_token_limit, image_url, json_arguments
+from ._parts import image_url, json_arguments
 
 
 class InputItem(msgspec.Struct):

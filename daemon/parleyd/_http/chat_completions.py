@@ -43,8 +43,9 @@ from parley._types import (
     UsageEvent,
 )
 
+from .._finish import cut_by_token_limit
 from ._errors import HttpError, openai_error, openai_kind
-from ._parts import cut_by_token_limit, image_url, json_arguments, output_schema, tool_spec
+from ._parts import image_url, json_arguments, output_schema, tool_spec
 from ._tool_calls import ToolCalls
 from ._turn import Turn, prompt, read_body
 

@@ -58,6 +58,7 @@ class Model(abc.ABC):
     provider: ClassVar[str]
     capabilities: ClassVar[ModelCapabilities]
     worker: Worker | None = None  # the process that runs a model's native code, if it has one
+    context_window: int | None = None  # tokens of input and output together; None: not known
 
     def __init__(self, model_id: str, aliases: list[str] | None = None) -> None:
         self.id = model_id
@@ -84,5 +85,10 @@ class Model(abc.ABC):
 
     def info(self, *, default: bool) -> ModelInfo:
         return ModelInfo(
-            id=self.id, provider=self.provider, aliases=self.aliases, default=default, capabilities=self.capabilities
+            id=self.id,
+            provider=self.provider,
+            aliases=self.aliases,
+            default=default,
+            capabilities=self.capabilities,
+            context_window=self.context_window,
         )

@@ -34,6 +34,7 @@ from parley._paths import data_dir
 from .._keys import ENV_VARS, find_key
 from .._userconfig import Endpoint, ModelEntry, UserConfig
 from ._base import Model
+from ._context import known_context_window
 from ._listing import ModelLists, Source
 from ._registry import ModelRegistry
 from .echo import EchoModel
@@ -86,14 +87,15 @@ class Catalog:
         listed: list[Source] = []  # the endpoints serving their provider's list
         for endpoint, builtin in _endpoints(config):
             entries = endpoint.models
+            source = _source(endpoint)
             if builtin or not entries:
-                source = _source(endpoint)
                 listed.append(source)
                 ids = self.lists.models(source) or [m.id for m in endpoint.models]
                 entries = _aliased(ids, BUILTIN_ALIASES[endpoint.name] if builtin else {})
             for entry in entries:
-                key = ("http", endpoint.type, endpoint.base_url, endpoint.name, entry.id, entry.name, tuple(entry.aliases), endpoint.key, endpoint.api_key_env, endpoint.connect_timeout, endpoint.read_timeout)
-                wanted[key] = _http_factory(endpoint, entry)
+                window = entry.context_window or self.lists.context_window(source, entry.id) or known_context_window(entry.name or entry.id)
+                key = ("http", endpoint.type, endpoint.base_url, endpoint.name, entry.id, entry.name, tuple(entry.aliases), endpoint.key, endpoint.api_key_env, endpoint.connect_timeout, endpoint.read_timeout, window)
+                wanted[key] = _http_factory(endpoint, entry, window)
         models: dict[Hashable, Model] = {}
         for key, make in wanted.items():
             model = self._built.get(key) or make()
@@ -165,7 +167,7 @@ def _aliased(ids: list[str], patterns: dict[str, str]) -> list[ModelEntry]:
     return [ModelEntry(id=i, aliases=aliases.get(i, [])) for i in ids]
 
 
-def _http_factory(endpoint: Endpoint, entry: ModelEntry) -> Callable[[], Model]:
+def _http_factory(endpoint: Endpoint, entry: ModelEntry, context_window: int | None) -> Callable[[], Model]:
     def make() -> Model:
         from ._http import AnthropicModel, OpenAIChatModel, Timeouts
 
@@ -180,6 +182,7 @@ def _http_factory(endpoint: Endpoint, entry: ModelEntry) -> Callable[[], Model]:
             aliases=list(entry.aliases),
             provider=endpoint.name,
             timeouts=Timeouts(connect=endpoint.connect_timeout, read=endpoint.read_timeout),
+            context_window=context_window,
         )
 
     return make

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -55,13 +56,27 @@ class Listing(msgspec.Struct):
     base_url: str
     fetched_at: float  # Unix time
     models: list[str]
+    context_windows: dict[str, int] = {}  # of the models whose entry gave one
+
+
+class Entry(msgspec.Struct):
+    """A listed model: its id and, where the server says, its context window in tokens (OpenRouter's
+    and LM Studio's ``context_length``, vLLM's ``max_model_len``, Anthropic's ``max_input_tokens``).
+    Those are taken as any JSON: a server that sends them otherwise still has its list read."""
+
+    id: str
+    context_length: Any = None
+    max_model_len: Any = None
+    max_input_tokens: Any = None
+
+    @property
+    def context_window(self) -> int | None:
+        given = (self.context_length, self.max_model_len, self.max_input_tokens)
+        return next((n for n in given if type(n) is int and n > 0), None)
 
 
 class _Page(msgspec.Struct):
     """One page of either provider's list (OpenAI's has no paging fields)."""
-
-    class Entry(msgspec.Struct):
-        id: str
 
     data: list[Entry]
     has_more: bool = False
@@ -79,8 +94,8 @@ def chat_models(kind: str, ids: Iterable[str]) -> list[str]:
     return [i for i in ids if not any(word in i.lower() for word in OPENAI_NOT_CHAT)]
 
 
-async def fetch(source: Source, key: str | None) -> list[str]:
-    """Every model id the provider lists, following Anthropic's pages (``has_more``/``after_id``)."""
+async def fetch(source: Source, key: str | None) -> list[Entry]:
+    """Every model the provider lists, following Anthropic's pages (``has_more``/``after_id``)."""
     import httpx  # here, not at import: a daemon with no provider key never loads it
 
     from ._http._model import LOOPBACK
@@ -92,7 +107,7 @@ async def fetch(source: Source, key: str | None) -> list[str]:
     else:
         url = f"{base}/models" if base.endswith("/v1") else f"{base}/v1/models"
         headers = {"anthropic-version": API_VERSION, **({"x-api-key": key} if key else {})}
-    ids: list[str] = []
+    entries: list[Entry] = []
     after: str | None = None
     async with httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=10.0), trust_env=True, mounts=LOOPBACK) as client:
         for _ in range(_MAX_PAGES):
@@ -107,9 +122,9 @@ async def fetch(source: Source, key: str | None) -> list[str]:
                 page = msgspec.json.decode(response.content, type=_Page)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 raise ListingFailed("not a model list") from None
-            ids += [entry.id for entry in page.data]
+            entries += page.data
             if not (page.has_more and page.last_id):
-                return ids
+                return entries
             after = page.last_id
     raise ListingFailed(f"more than {_MAX_PAGES} pages")
 
@@ -128,6 +143,11 @@ class ModelLists:
         """The cached ids, or None before the first fetch from this base URL."""
         listing = self._lists.get(source.name)
         return listing.models if listing is not None and listing.base_url == source.base_url else None
+
+    def context_window(self, source: Source, model_id: str) -> int | None:
+        """The context window the provider's list gave for this model, if it gave one."""
+        listing = self._lists.get(source.name)
+        return listing.context_windows.get(model_id) if listing is not None and listing.base_url == source.base_url else None
 
     def watch(self, sources: Iterable[Source]) -> None:
         """Keep one refresh task per source, and none for the others. Outside an event loop
@@ -150,15 +170,19 @@ class ModelLists:
     async def refresh(self, source: Source) -> bool:
         """Fetch one list now; whether it changed. A failure keeps the last list and logs one line."""
         try:
-            ids = chat_models(source.type, await fetch(source, find_key(stored=source.key, env=source.key_env)))
+            entries = await fetch(source, find_key(stored=source.key, env=source.key_env))
+            ids = chat_models(source.type, [entry.id for entry in entries])
             if not ids:
                 raise ListingFailed("no chat models listed")
         except ListingFailed as exc:
             kept = self.models(source)
             log.warning("%s: could not list its models (%s); %s", source.name, exc, f"keeping the {len(kept)} listed before" if kept else "serving the built-in list")
             return False
-        changed = ids != self.models(source)
-        self._lists[source.name] = Listing(source.base_url, time.time(), ids)
+        chat = set(ids)
+        windows = {e.id: window for e in entries if e.id in chat and (window := e.context_window) is not None}
+        before = self._lists.get(source.name)
+        changed = ids != self.models(source) or windows != (before.context_windows if before is not None else {})
+        self._lists[source.name] = Listing(source.base_url, time.time(), ids, windows)
         self._save()
         if changed:
             self.version += 1

@@ -31,6 +31,7 @@ from ._base import Model, ModelFailure, ModelRequest
 
 _WORDS = re.compile(r"\s*\S+\s*|\s+")
 _YIELD_EVERY = 64
+ECHO_CONTEXT_WINDOW = 131_072  # tokens (echo's are words); see EchoModel.context_window
 
 
 class EchoOptions(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True, omit_defaults=True):
@@ -45,6 +46,8 @@ class EchoModel(Model):
     capabilities = ModelCapabilities(
         streaming=True, tools=True, reasoning=True, attachments=["image/*", "audio/*", "application/pdf", "text/*"], schema=True
     )
+    #: A nominal window, so that clients can show one: echo holds its input to no limit.
+    context_window = ECHO_CONTEXT_WINDOW
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[AnyEvent]:
         last_user = max((i for i, m in enumerate(request.messages) if m.role == "user"), default=-1)

@@ -106,11 +106,20 @@ class LocalModel(Model):
         ``extra_buffers``: llama.cpp's weight repacking (``auto``: off on AMX CPUs, see ``_llama``)."""
         super().__init__(model_id, aliases)
         self.path = Path(model_path).expanduser()
+        self.n_ctx = n_ctx
         self.system = system
         given = msgspec.convert(defaults, LocalOptions) if isinstance(defaults, dict) else defaults
         self.defaults = _merge(DEFAULT_OPTIONS, given)
         settings = {"path": str(self.path), "n_ctx": n_ctx, "threads": threads, "chat_format": chat_format, "extra_buffers": extra_buffers}
         self.worker = Worker(model_id, "llama", settings, unload_after=unload_after)
+
+    @property
+    def context_window(self) -> int | None:  # type: ignore[override]
+        """The n_ctx the model is loaded with: what its worker reported, else the setting; None for
+        n_ctx 0 (the model's own) before it is loaded, since listing a model never loads it."""
+        status = self.worker.status() if self.worker is not None else None
+        loaded = status.info.get("nCtx") if status is not None else None
+        return loaded or self.n_ctx or None
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[AnyEvent]:
         if not self.path.is_file():

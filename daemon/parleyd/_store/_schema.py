@@ -138,6 +138,18 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     CREATE INDEX conversations_by_session_key ON conversations (session_key) WHERE session_key IS NOT NULL;
     CREATE INDEX responses_by_input_tip ON responses (input_tip);
     """,
+    # 4: a conversation's working directory, and the settings it was created with (before any
+    # response: conversations/create), which its first prompt inherits; why each response ended,
+    # known from its status for those that did not complete.
+    """
+    ALTER TABLE conversations ADD COLUMN cwd TEXT;
+    ALTER TABLE conversations ADD COLUMN system TEXT;
+    ALTER TABLE conversations ADD COLUMN options BLOB;
+    ALTER TABLE conversations ADD COLUMN tools BLOB;
+    CREATE INDEX conversations_by_cwd ON conversations (cwd, updated_at) WHERE cwd IS NOT NULL;
+    ALTER TABLE responses ADD COLUMN finish_reason TEXT;
+    UPDATE responses SET finish_reason = status WHERE status IN ('cancelled', 'error', 'interrupted');
+    """,
 ]
 
 

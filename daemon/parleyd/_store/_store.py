@@ -76,28 +76,45 @@ class Store:
     # ---- conversations -----------------------------------------------------------
 
     def create_conversation(
-        self, conversation_id: str, *, title: str, model: str, created_at: str, session_key: str | None = None
+        self,
+        conversation_id: str,
+        *,
+        title: str,
+        model: str,
+        created_at: str,
+        session_key: str | None = None,
+        cwd: str | None = None,
+        settings: PromptRecord | None = None,
     ) -> None:
+        """``settings``: the system prompt, options and tools of a conversation created before
+        its first prompt, which that prompt inherits (a title of "" is then the first prompt's)."""
+        base = settings or PromptRecord(messages=[])
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO conversations (id, title, model, created_at, updated_at, session_key) VALUES (?, ?, ?, ?, ?, ?)",
-                (conversation_id, title, model, created_at, created_at, session_key),
+                "INSERT INTO conversations (id, title, model, created_at, updated_at, session_key, cwd, system, options, tools) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, title, model, created_at, created_at, session_key, cwd, base.system, _dump(base.options), _dump(base.tools or None)),
             )
 
     def conversation_exists(self, conversation_id: str) -> bool:
         row = self._conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
         return row.fetchone() is not None
 
-    def conversation_settings(self, conversation_id: str) -> PromptRecord:
-        """The system prompt, options and tools of the conversation's latest response (no messages):
-        what a prompt that names the conversation inherits."""
-        row = self._conn.execute(
+    def conversation_settings(self, conversation_id: str) -> tuple[str, PromptRecord] | None:
+        """The model, system prompt, options and tools (no messages) of the conversation's latest
+        response, else those it was created with: what a prompt that names it inherits. None if
+        there is no such conversation."""
+        conversation = self._conn.execute(
+            "SELECT model, system, options, tools FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        if conversation is None:
+            return None
+        latest = self._conn.execute(
             "SELECT system, options, tools FROM responses WHERE conversation_id = ? ORDER BY rowid DESC LIMIT 1",
             (conversation_id,),
         ).fetchone()
-        if row is None:
-            return PromptRecord(messages=[])
-        return PromptRecord(messages=[], system=row[0], options=_load(row[1], dict), tools=_load(row[2], list[ToolSpec]))
+        system, options, tools = latest or conversation[1:]
+        return conversation[0], PromptRecord(messages=[], system=system, options=_load(options, dict), tools=_load(tools, list[ToolSpec]))
 
     def conversation_tip(self, conversation_id: str) -> str | None:
         """The history a new prompt continues: the output of the latest response, else its input."""
@@ -139,7 +156,7 @@ class Store:
         return conversation_id, tip, depth[tip]
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:
-        row = self._conn.execute("SELECT title FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        row = self._conn.execute("SELECT title, cwd FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         if row is None:
             return None
         response_ids = self._conn.execute(
@@ -150,22 +167,27 @@ class Store:
             title=row[0],
             messages=self.get_chain(self.conversation_tip(conversation_id)),
             response_ids=[response_id for (response_id,) in response_ids],
+            cwd=row[1],
         )
 
     def list_conversations(
-        self, *, limit: int = 50, before: str | None = None, query: str | None = None
+        self, *, limit: int = 50, before: str | None = None, query: str | None = None, cwd: str | None = None
     ) -> list[ConversationSummary]:
         """The most recently updated conversations first.
 
         ``before`` keeps those updated before that timestamp (the cursor for
         the next page); ``query`` keeps those whose text holds every term
-        (see ``_search.match_expression``); a blank query keeps all.
+        (see ``_search.match_expression``); a blank query keeps all; ``cwd``
+        keeps those with that working directory.
         """
         conditions: list[str] = []
         params: list[Any] = []
         if before is not None:
             conditions.append("updated_at < ?")
             params.append(before)
+        if cwd is not None:
+            conditions.append("cwd = ?")
+            params.append(cwd)
         if query and not query.isspace():
             match = _search.match_expression(query)
             if match is None:
@@ -174,15 +196,15 @@ class Store:
             params.append(match)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = self._conn.execute(
-            "SELECT id, title, model, created_at, updated_at, response_count FROM conversations "
+            "SELECT id, title, model, created_at, updated_at, response_count, cwd FROM conversations "
             f"{where} ORDER BY updated_at DESC LIMIT ?",
             (*params, limit),
         )
         return [
             ConversationSummary(
-                id=id, title=title, model=model, created_at=created_at, updated_at=updated_at, response_count=count
+                id=id, title=title, model=model, created_at=created_at, updated_at=updated_at, response_count=count, cwd=cwd
             )
-            for id, title, model, created_at, updated_at, count in rows
+            for id, title, model, created_at, updated_at, count, cwd in rows
         ]
 
     def delete_conversation(self, conversation_id: str) -> bool:
@@ -206,8 +228,12 @@ class Store:
         options: dict[str, Any] | None,
         created_at: str,
         tools: list[ToolSpec] | None = None,
+        title: str = "",
     ) -> None:
-        """Record a running response to the chain ending at ``input_tip``, in its conversation."""
+        """Record a running response to the chain ending at ``input_tip``, in its conversation.
+
+        ``title``: the conversation's, if this is its first response and it has none yet (one
+        created before its first prompt)."""
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO responses (id, conversation_id, model, status, input_tip, system, options, tools, created_at) "
@@ -216,8 +242,9 @@ class Store:
             )
             conn.execute(
                 "UPDATE conversations SET model = ?, tip = ?, updated_at = max(updated_at, ?), "
+                "title = CASE WHEN response_count = 0 AND title = '' THEN ? ELSE title END, "
                 "response_count = response_count + 1 WHERE id = ?",
-                (model, input_tip, created_at, conversation_id),
+                (model, input_tip, created_at, title, conversation_id),
             )
             _search.add_members(conn, conversation_id, input_tip)
 
@@ -244,6 +271,7 @@ class Store:
         usage: Usage | None,
         error: ErrorInfo | None,
         duration_ms: int | None,
+        finish_reason: str | None = None,
     ) -> None:
         """Record how the response ended and the messages it produced; KeyError if it is unknown."""
         finished_at = now()
@@ -256,8 +284,8 @@ class Store:
             conversation_id, input_tip = row
             output_tip = _put_chain(conn, output, input_tip)
             conn.execute(
-                "UPDATE responses SET status = ?, output_tip = ?, usage = ?, error = ?, duration_ms = ? WHERE id = ?",
-                (status, output_tip, _dump(usage), _dump(error), duration_ms, response_id),
+                "UPDATE responses SET status = ?, output_tip = ?, usage = ?, error = ?, duration_ms = ?, finish_reason = ? WHERE id = ?",
+                (status, output_tip, _dump(usage), _dump(error), duration_ms, finish_reason, response_id),
             )
             conn.execute(
                 "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?", (finished_at, conversation_id)
@@ -295,6 +323,7 @@ class Store:
             usage=_load(row["usage"], Usage),
             duration_ms=row["duration_ms"],
             error=_load(row["error"], ErrorInfo),
+            finish_reason=row["finish_reason"],
         )
 
     def delete_response(self, response_id: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Sequence
 from typing import Any
 
 import msgspec
@@ -12,6 +12,7 @@ import msgspec
 from .. import _serialization
 from .._errors import ConnectionClosed, RequestCancelled
 from .._serialization import ResponseData
+from .._toolspec import ToolLike
 from .._types import (
     AnyEvent,
     Conversation,
@@ -36,7 +37,7 @@ from ._base import (
     BaseModel,
     BaseResponse,
     BeforeCall,
-    Toolbox,
+    ToolSet,
     ToolHandler,
     execute_result,
     prompt_request,
@@ -46,7 +47,7 @@ from ._base import (
     tool_failure,
 )
 from ._connect import Starter, check_initialized, initialize_params, parse_target, transport_class
-from ._conversation import AsyncModelConversation
+from ._conversation import AsyncModelConversation, create_params
 from ._core import ClientCore, RequestId, ToolRequest
 from ._transports.base import AsyncTransport
 
@@ -102,11 +103,26 @@ class AsyncClient:
         return AsyncModel(self, select_model(await self.models(), name))
 
     async def conversations(
-        self, query: str | None = None, limit: int = 50, before: str | None = None
+        self, query: str | None = None, limit: int = 50, before: str | None = None, cwd: str | None = None
     ) -> list[ConversationSummary]:
-        """The latest conversations first; ``query`` searches their text, ``before`` pages by id."""
-        params = ConversationsListParams(limit=limit, before=before, query=query)
+        """The latest conversations first; ``query`` searches their text, ``before`` pages by id,
+        ``cwd`` keeps those with that working directory."""
+        params = ConversationsListParams(limit=limit, before=before, query=query, cwd=cwd)
         return (await self._call("conversations/list", params)).conversations
+
+    async def create_conversation(
+        self,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        options: dict[str, Any] | None = None,
+        tools: Sequence[ToolLike] | None = None,
+        cwd: str | None = None,
+        title: str | None = None,
+    ) -> str:
+        """A new, empty conversation's id; the prompts in it inherit these settings."""
+        params = create_params(model=model, system=system, options=options, tools=tools, cwd=cwd, title=title)
+        return (await self._call("conversations/create", params)).conversation_id
 
     async def conversation(self, conversation_id: str) -> Conversation:
         return await self._call("conversations/get", ConversationIdParams(conversation_id=conversation_id))
@@ -144,7 +160,7 @@ class AsyncClient:
 
     # ---- the protocol -------------------------------------------------------------
 
-    async def _start(self, method: str, params: Any, model: str, toolbox: Toolbox | None = None) -> AsyncResponse:
+    async def _start(self, method: str, params: Any, model: str, toolbox: ToolSet | None = None) -> AsyncResponse:
         started = await self._call(method, params, toolbox)
         stream = self._core.open_stream(started.response_id)
         return AsyncResponse(
@@ -156,7 +172,7 @@ class AsyncClient:
             toolbox=toolbox,
         )
 
-    async def _call(self, method: str, params: Any, toolbox: Toolbox | None = None) -> Any:
+    async def _call(self, method: str, params: Any, toolbox: ToolSet | None = None) -> Any:
         core = self._core
         request_id = core.request(method, params, toolbox)
         try:
@@ -269,7 +285,7 @@ class AsyncResponse(BaseResponse[AsyncClient]):
 
     @classmethod
     def pending(
-        cls, connected: Callable[[], Awaitable[AsyncClient]], params: Any, model: str, toolbox: Toolbox | None
+        cls, connected: Callable[[], Awaitable[AsyncClient]], params: Any, model: str, toolbox: ToolSet | None
     ) -> AsyncResponse:
         """A response not yet sent: the first read (or ``await``) sends its ``prompt``."""
         response = cls(None, id=None, conversation_id=None, model=model, toolbox=toolbox)
@@ -333,7 +349,7 @@ class AsyncResponse(BaseResponse[AsyncClient]):
         await self._finish()
         return self._reasoning()
 
-    async def usage(self) -> Usage | None:
+    async def usage(self) -> Usage:
         await self._finish()
         return self._usage()
 

@@ -70,6 +70,9 @@ class PromptKwargs(TypedDict, total=False):
 
     messages: Sequence[MessageLike]
     system: str
+    #: llm's fragments: texts put before the prompt (each on its own line), and before the system prompt.
+    fragments: Sequence[str]
+    system_fragments: Sequence[str]
     attachments: Sequence[Attachment]
     tools: Sequence[ToolLike]
     options: dict[str, Any]
@@ -104,7 +107,7 @@ class ReplyKwargs(TypedDict, total=False):
 
 
 @dataclass(frozen=True)
-class Toolbox:
+class ToolSet:
     """The tools a prompt offered (by name), its chain limit and its hooks; kept by its response."""
 
     tools: dict[str, Tool]
@@ -122,11 +125,11 @@ def make_toolbox(
     chain_limit: int | None,
     before_call: BeforeCall | None,
     after_call: AfterCall | None,
-) -> Toolbox | None:
+) -> ToolSet | None:
     found = as_tools(tools)
     if found is None:
         return None
-    return Toolbox(found, chain_limit, before_call, after_call)
+    return ToolSet(found, chain_limit, before_call, after_call)
 
 
 def prompt_request(
@@ -135,6 +138,8 @@ def prompt_request(
     *,
     messages: Sequence[MessageLike] | None = None,
     system: str | None = None,
+    fragments: Sequence[str] | None = None,
+    system_fragments: Sequence[str] | None = None,
     attachments: Sequence[Attachment] | None = None,
     tools: Sequence[ToolLike] | None = None,
     options: dict[str, Any] | None = None,
@@ -142,19 +147,20 @@ def prompt_request(
     new_conversation: bool = False,
     hide_reasoning: bool = False,
     chain_limit: int | None = None,
+    cwd: str | None = None,
     before_call: BeforeCall | None = None,
     after_call: AfterCall | None = None,
     schema: Any = None,
     stream: bool = True,
     **option_keywords: Any,
-) -> tuple[PromptParams, Toolbox | None]:
+) -> tuple[PromptParams, ToolSet | None]:
     """The params of a ``prompt``, and the toolbox that answers its ``tool/execute`` requests."""
     toolbox = make_toolbox(tools, chain_limit, before_call, after_call)
     params = PromptParams(
         model=model,
-        prompt=prompt,
+        prompt=_joined(fragments, [] if prompt is None else [prompt], "\n"),
         messages=_messages(messages),
-        system=system,
+        system=_joined(system_fragments, [] if system is None else [system], "\n\n"),
         attachments=_list(attachments),
         tools=None if toolbox is None else toolbox.specs,
         options=wire_options(options, option_keywords, schema),
@@ -162,8 +168,15 @@ def prompt_request(
         new_conversation=new_conversation,
         hide_reasoning=hide_reasoning,
         chain_limit=chain_limit,
+        cwd=cwd,
     )
     return params, toolbox
+
+
+def _joined(fragments: Sequence[str] | None, text: list[str], separator: str) -> str | None:
+    """llm's rule: the fragments, then the prompt's own text; None when there is neither."""
+    bits = [*(fragments or []), *text]
+    return separator.join(bits) if bits else None
 
 
 def prompt_params(model: str, prompt: str | None, **kwargs: Any) -> PromptParams:
@@ -211,7 +224,7 @@ Steps = Generator[Step, Any, ToolResultPart]
 
 
 def tool_steps(
-    toolbox: Toolbox | None,
+    toolbox: ToolSet | None,
     call: ToolCallPart,
     *,
     handler: Callable[[], Any] | None = None,
@@ -347,7 +360,7 @@ class BaseResponse(Generic[C]):
         model: str,
         stream: ResponseStream | None = None,
         data: ResponseData | None = None,
-        toolbox: Toolbox | None = None,
+        toolbox: ToolSet | None = None,
     ) -> None:
         self._client = client
         self.id = id
@@ -408,8 +421,10 @@ class BaseResponse(Generic[C]):
             return "".join(p.text for p in self._parts(ReasoningPart))
         return self._stream.reasoning()
 
-    def _usage(self) -> Usage | None:
-        return self._data.usage if self._stream is None else self._stream.usage()  # type: ignore[union-attr]
+    def _usage(self) -> Usage:
+        """As in llm, a ``Usage`` even when the model reported none (its counts are then None)."""
+        usage = self._data.usage if self._stream is None else self._stream.usage()  # type: ignore[union-attr]
+        return usage or Usage()
 
     def _tool_calls(self) -> list[ToolCallPart]:
         return self._parts(ToolCallPart) if self._stream is None else self._stream.tool_calls()
@@ -426,7 +441,7 @@ class BaseResponse(Generic[C]):
     def _tool_runs(self, before_call: BeforeCall | None, after_call: AfterCall | None) -> list[tuple[str, Steps | None]]:
         """For each pending call, its key and the steps that run it (None: it already ran here)."""
         handler = getattr(self._client, "tool_handler", None)
-        toolbox = self._toolbox if self._toolbox is not None or handler is not None else Toolbox({})
+        toolbox = self._toolbox if self._toolbox is not None or handler is not None else ToolSet({})
         runs: list[tuple[str, Steps | None]] = []
         for key, call in self._pending_tool_calls():
             if key in self._executed:
@@ -486,7 +501,7 @@ class BaseResponse(Generic[C]):
         schema: Any = None,
         stream: bool = True,
         **option_keywords: Any,
-    ) -> tuple[C, str, PromptParams | ReplyParams, Toolbox | None]:
+    ) -> tuple[C, str, PromptParams | ReplyParams, ToolSet | None]:
         """The client, method, params and toolbox of a reply.
 
         The tools, chain limit and hooks are this response's unless given. The
@@ -500,7 +515,7 @@ class BaseResponse(Generic[C]):
         options = wire_options(options, option_keywords, schema)
         toolbox = self._toolbox
         if tools is not None or chain_limit is not None or before_call is not None or after_call is not None:
-            inherited = toolbox or Toolbox({})
+            inherited = toolbox or ToolSet({})
             toolbox = make_toolbox(
                 list(inherited.tools.values()) if tools is None else tools,
                 chain_limit if chain_limit is not None else inherited.chain_limit,

@@ -14,9 +14,12 @@ continue a stored conversation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .._toolspec import ToolLike
+from .._options import wire_options
+from .._toolspec import ToolLike, as_tools
+from .._types import ConversationsCreateParams
 from ._base import CHAIN_LIMIT, AfterCall, BeforeCall, prompt_request
 
 if TYPE_CHECKING:
@@ -25,6 +28,28 @@ if TYPE_CHECKING:
 
 M = TypeVar("M")  # the model class
 R = TypeVar("R")  # the response class
+
+
+def create_params(
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    options: dict[str, Any] | None = None,
+    tools: Sequence[ToolLike] | None = None,
+    cwd: str | None = None,
+    title: str | None = None,
+) -> ConversationsCreateParams:
+    """The params of ``conversations/create``: of ``tools``, only the specs are stored (a tool runs
+    in the client that sends it with a prompt)."""
+    found = as_tools(tools)
+    return ConversationsCreateParams(
+        model=model,
+        system=system,
+        options=wire_options(options, {}),
+        tools=None if found is None else [tool.spec for tool in found.values()],
+        cwd=cwd,
+        title=title,
+    )
 
 
 class BaseConversation(Generic[M, R]):

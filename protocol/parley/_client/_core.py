@@ -55,7 +55,7 @@ class ToolRequest(NamedTuple):
 
     id: RequestId
     params: ToolExecuteParams
-    #: The tools of the response it belongs to (a ``_base.Toolbox``); None: the client's ``tool_handler`` answers.
+    #: The tools of the response it belongs to (a ``_base.ToolSet``); None: the client's ``tool_handler`` answers.
     toolbox: Any
 
 _encode = msgspec.json.Encoder().encode

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -17,6 +17,7 @@ import msgspec
 from .. import _serialization
 from .._errors import ConnectionClosed
 from .._serialization import ResponseData
+from .._toolspec import ToolLike
 from .._types import (
     AnyEvent,
     Conversation,
@@ -41,7 +42,7 @@ from ._base import (
     BaseModel,
     BaseResponse,
     BeforeCall,
-    Toolbox,
+    ToolSet,
     ToolHandler,
     execute_result,
     prompt_request,
@@ -51,7 +52,7 @@ from ._base import (
     tool_failure,
 )
 from ._connect import Starter, check_initialized, initialize_params, parse_target, transport_class
-from ._conversation import ModelConversation
+from ._conversation import ModelConversation, create_params
 from ._core import ClientCore
 from ._transports.base import Transport
 
@@ -108,11 +109,26 @@ class Client:
         return Model(self, select_model(self.models(), name))
 
     def conversations(
-        self, query: str | None = None, limit: int = 50, before: str | None = None
+        self, query: str | None = None, limit: int = 50, before: str | None = None, cwd: str | None = None
     ) -> list[ConversationSummary]:
-        """The latest conversations first; ``query`` searches their text, ``before`` pages by id."""
-        params = ConversationsListParams(limit=limit, before=before, query=query)
+        """The latest conversations first; ``query`` searches their text, ``before`` pages by id,
+        ``cwd`` keeps those with that working directory."""
+        params = ConversationsListParams(limit=limit, before=before, query=query, cwd=cwd)
         return self._call("conversations/list", params).conversations
+
+    def create_conversation(
+        self,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        options: dict[str, Any] | None = None,
+        tools: Sequence[ToolLike] | None = None,
+        cwd: str | None = None,
+        title: str | None = None,
+    ) -> str:
+        """A new, empty conversation's id; the prompts in it inherit these settings."""
+        params = create_params(model=model, system=system, options=options, tools=tools, cwd=cwd, title=title)
+        return self._call("conversations/create", params).conversation_id
 
     def conversation(self, conversation_id: str) -> Conversation:
         return self._call("conversations/get", ConversationIdParams(conversation_id=conversation_id))
@@ -146,7 +162,7 @@ class Client:
 
     # ---- the protocol -------------------------------------------------------------
 
-    def _start(self, method: str, params: Any, model: str, toolbox: Toolbox | None = None) -> Response:
+    def _start(self, method: str, params: Any, model: str, toolbox: ToolSet | None = None) -> Response:
         started = self._call(method, params, toolbox)
         stream = self._core.open_stream(started.response_id)
         return Response(
@@ -158,7 +174,7 @@ class Client:
             toolbox=toolbox,
         )
 
-    def _call(self, method: str, params: Any, toolbox: Toolbox | None = None) -> Any:
+    def _call(self, method: str, params: Any, toolbox: ToolSet | None = None) -> Any:
         core = self._core
         request_id = core.request(method, params, toolbox)
         try:
@@ -283,7 +299,7 @@ class Response(BaseResponse[Client]):
         self._finish()
         return self._reasoning()
 
-    def usage(self) -> Usage | None:
+    def usage(self) -> Usage:
         self._finish()
         return self._usage()
 

@@ -167,9 +167,11 @@ class HTTPModel(Model):
         headers: dict[str, str] | None = None,
         retry: RetryPolicy | None = None,
         max_connections: int = 32,
+        context_window: int | None = None,
     ) -> None:
         super().__init__(model_id, aliases)
         self.name = name
+        self.context_window = context_window
         self.base_url = base_url.rstrip("/")
         self.__key = api_key or None
         self.key_hint = key_hint

@@ -25,6 +25,10 @@ from rpc import RawConnection
 ROOT = Path(__file__).resolve().parents[1]
 TRANSPORTS = ["unix", "tcp", "ws", "stdio"]
 
+# Every daemon the tests start (and those the CLI and the editors start) serves a fixed list of
+# models: none from the installed llm plugins, whose tests switch them on (test_llm_plugins.py).
+os.environ.setdefault("PARLEY_LLM_PLUGINS", "0")
+
 
 def missing(what: str) -> NoReturn:
     """A test needs something not installed: a skip on a developer's machine, a failure in CI,

@@ -64,6 +64,11 @@ class Model(abc.ABC):
         self.id = model_id
         self.aliases = aliases or []
 
+    def parse_options(self, options: dict[str, Any]) -> Any:
+        """A request's options as this model takes them (``ModelRequest.options``); a
+        ``msgspec.ValidationError`` or ``ValueError`` names a wrong one."""
+        return msgspec.convert(options, self.Options)
+
     @abc.abstractmethod
     def stream(self, request: ModelRequest) -> AsyncIterator[AnyEvent]:
         """The events of one round; cancellation arrives as CancelledError at an await."""

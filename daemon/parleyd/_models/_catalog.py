@@ -36,6 +36,7 @@ from .._userconfig import Endpoint, ModelEntry, UserConfig
 from ._base import Model
 from ._context import known_context_window
 from ._listing import ModelLists, Source
+from ._llm import LlmPlugins, llm_models
 from ._registry import ModelRegistry
 from .echo import EchoModel
 
@@ -72,18 +73,20 @@ BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
 class Catalog:
     """Builds the registry from a config, reusing the models whose definition is unchanged."""
 
-    def __init__(self, lists: ModelLists | None = None) -> None:
+    def __init__(self, lists: ModelLists | None = None, plugins: LlmPlugins | None = None) -> None:
         self._built: dict[Hashable, Model] = {}
         self.lists = lists or ModelLists(data_dir() / "provider-models.json")
+        self.plugins = plugins or LlmPlugins(data_dir() / "llm-models.json")
 
     @property
     def version(self) -> int:
-        """Goes up when a provider's list changed: the registry should be rebuilt."""
-        return self.lists.version
+        """Goes up when a provider's list (or the llm plugins' models) changed: the registry should be rebuilt."""
+        return self.lists.version + self.plugins.version
 
     def registry(self, config: UserConfig) -> ModelRegistry:
         wanted: dict[Hashable, Callable[[], Model | None]] = {("echo",): lambda: EchoModel("echo")}
         wanted.update(_local_models(config))
+        wanted.update(llm_models(self.plugins, config))
         listed: list[Source] = []  # the endpoints serving their provider's list
         for endpoint, builtin in _endpoints(config):
             entries = endpoint.models
@@ -104,6 +107,7 @@ class Catalog:
         self._retire([m for k, m in self._built.items() if k not in models])
         self._built = models
         self.lists.watch(listed)
+        self.plugins.watch()
         served = _with_aliases(list(models.values()), config.aliases)
         return ModelRegistry(served, default=_default(served, config.default_model))
 
@@ -115,6 +119,7 @@ class Catalog:
 
     async def aclose(self) -> None:
         await self.lists.aclose()
+        await self.plugins.aclose()
         for model in self._built.values():
             close = getattr(model, "aclose", None)
             if close is not None:

@@ -32,7 +32,7 @@ class ModelRegistry:
         """The options, validated against the model's Options struct (-32602 naming the bad one),
         and a ``schema`` option, whatever the model, checked for being a JSON schema."""
         try:
-            parsed = msgspec.convert(options or {}, model.Options)
+            parsed = model.parse_options(options or {})
             check_schema_option(parsed)
         except msgspec.ValidationError as exc:
             raise InvalidParams(f"invalid options for model {model.id!r}: {_at(exc, 'options')}") from None

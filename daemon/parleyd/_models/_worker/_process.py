@@ -30,7 +30,7 @@ from ._wire import Cancel, Emitted, Finished, Job, LoadFailed, Ready, Start, fra
 log = logging.getLogger("parleyd.worker")
 
 #: The runners a worker can load, by the name the daemon sends in ``Start``.
-RUNNERS = {"llama": ("parleyd._models._llama", "LlamaRunner")}
+RUNNERS = {"llama": ("parleyd._models._llama", "LlamaRunner"), "llm": ("parleyd._models._llm._runner", "LlmRunner")}
 
 
 def main(argv: list[str]) -> int:

@@ -226,7 +226,7 @@ class Worker:
                 pass_fds=(theirs.fileno(),),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=2,  # native code that prints goes to the daemon's log, never into a pipe of ours
-                env=_worker_env(),
+                env=worker_env(),
             )
         finally:
             theirs.close()
@@ -349,7 +349,7 @@ def rss_bytes(pid: int | str = "self") -> int | None:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def _worker_env() -> dict[str, str]:
+def worker_env() -> dict[str, str]:
     """The daemon's environment, with the paths it imports parley from first (a source checkout)."""
     import parley
     import parleyd

@@ -36,7 +36,8 @@ from acp.schema import (  # noqa: E402
 )
 
 import parley  # noqa: E402
-from conftest import DaemonProcess  # noqa: E402
+from conftest import DaemonProcess, openai_endpoint_daemon  # noqa: E402
+from replay_server import ReplayServer, Reply, openai_text  # noqa: E402
 from rpc import echo_script  # noqa: E402
 
 LINE_LIMIT = 2**26
@@ -643,3 +644,25 @@ async def test_every_stdout_line_is_json(daemon):
     assert by_id[5]["error"]["code"] == -32601
     assert "sessions" in by_id[7]["result"]
     assert all(m.get("jsonrpc") == "2.0" for m in received)
+
+
+async def test_a_session_keeps_the_conversations_options_until_one_is_set(tmp_path, monkeypatch):
+    """Options given elsewhere (here: when the conversation was made) are inherited by an ACP
+    session's prompts, until the editor sets a config option; then the session's own are sent."""
+    monkeypatch.setenv("PARLEY_TEST_OPENAI_KEY", "sk-test-0123456789abcdef")
+    with ReplayServer() as upstream:
+        daemon = openai_endpoint_daemon(tmp_path / "home", upstream.url, '{ id = "mini", name = "upstream-mini" }')
+        try:
+            with parley.connect(str(daemon.socket)) as client:
+                cid = client.create_conversation(model="mini", options={"temperature": 0.25})
+            async with acp_agent(daemon) as agent:
+                await agent.conn.load_session(cwd="/tmp/project", session_id=cid, mcp_servers=[])
+                upstream.queue(Reply(body=openai_text("first")))
+                assert await agent.prompt(cid, text_block("hi")) == "end_turn"
+                assert upstream.requests[-1].json()["temperature"] == 0.25
+                await agent.conn.set_config_option(config_id="model", session_id=cid, value="mini")
+                upstream.queue(Reply(body=openai_text("second")))
+                assert await agent.prompt(cid, text_block("again")) == "end_turn"
+                assert "temperature" not in upstream.requests[-1].json()
+        finally:
+            daemon.stop()

@@ -53,7 +53,7 @@ async def test_a_created_conversation_is_empty_and_its_first_prompt_inherits_its
     summary = next(c for c in listed if c["id"] == cid)
     assert summary["title"] == "Weather talk" and summary["model"] == "echo" and summary["cwd"] == "/work/project"
     assert summary["responseCount"] == 0 and summary["createdAt"] == summary["updatedAt"]
-    assert await conn.request("conversations/get", {"conversationId": cid}) == {"id": cid, "title": "Weather talk", "messages": [], "responseIds": [], "cwd": "/work/project"}
+    assert await conn.request("conversations/get", {"conversationId": cid}) == {"id": cid, "title": "Weather talk", "messages": [], "responseIds": [], "cwd": "/work/project", "model": "echo"}
 
     first = await turn(conn, {"prompt": '{"a": 1}', "conversationId": cid})
     assert first["conversationId"] == cid and first["model"] == "echo" and first["status"] == "completed"

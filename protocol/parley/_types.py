@@ -303,6 +303,7 @@ class Conversation(Output):
     messages: list[Message]
     response_ids: list[str]
     cwd: str | None = None
+    model: str | None = None  # as in ConversationSummary
 
 
 # ---- requests and their results ------------------------------------------------

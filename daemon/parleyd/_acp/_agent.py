@@ -211,10 +211,8 @@ class Agent:
         _check_mcp_servers(method, params.mcp_servers)
         model, title = None, None
         if params.session_id not in self.sessions:
-            summary = await self.link.conversation(params.session_id)
-            title = summary.title
-            if summary.response_ids:
-                model = (await self.link.response(summary.response_ids[-1])).model
+            conversation = await self.link.conversation(params.session_id)
+            title, model = conversation.title, conversation.model
         session = await self._session_for(params.session_id, cwd, model, title)
         return SessionSetupResponse(config_options=session.config.advertised())
 

@@ -4,7 +4,9 @@ reasoning option (``category: "thought_level"``). Both are ``select``s, which ev
 The reasoning values depend on the model's provider: OpenAI's endpoints take a
 ``reasoningEffort`` (``minimal`` … ``high``), Anthropic's turn ``thinking`` on or
 off; any model that reasons can have its reasoning hidden (``hideReasoning``:
-it is still stored). ``default`` sends nothing and leaves it to the model.
+it is still stored). ``default`` sends nothing and leaves it to the model. Until
+an option is set in the session, its prompts send no ``options``, so they inherit
+the conversation's (a temperature given in another client, say).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class SessionConfig:
     models: list[ModelInfo]
     model: str
     reasoning: str = "default"
+    #: Set by ``set``: from then on each prompt sends its options, else it inherits the conversation's.
+    chosen: bool = False
     _advertised: list[ConfigOption] = field(default_factory=list)
 
     @classmethod
@@ -77,6 +81,10 @@ class SessionConfig:
     def set(self, config_id: str, value: str | bool) -> None:
         if not isinstance(value, str):
             raise invalid_params(f"params.value: the option {config_id!r} is a select: its value is a string")
+        self._set(config_id, value)
+        self.chosen = True
+
+    def _set(self, config_id: str, value: str) -> None:
         if config_id == MODEL:
             self.model = _pick(self.models, value, strict=True).id
             self.options()  # drops a reasoning value the new model does not take
@@ -109,7 +117,9 @@ class SessionConfig:
                 options["thinking"] = self.reasoning == "on"
             else:
                 options["reasoningEffort"] = self.reasoning
-        params: dict[str, Any] = {"model": self.model, "options": options}
+        params: dict[str, Any] = {"model": self.model}
+        if options or self.chosen:  # untouched, a session keeps what the conversation was given elsewhere
+            params["options"] = options
         if hide:
             params["hideReasoning"] = True
         return params

@@ -15,7 +15,7 @@ from ._link import Link
 class History:
     chain: list[Message]
     owners: list[tuple[str, int] | None]  # per message: (response id, output index), None for input
-    model: str | None  # the model of the latest response
+    model: str | None  # the model of the latest response, else the one the conversation was created with
     running: str | None  # the latest response's id, when it is still running (its output is not in chain)
     title: str
     cwd: str | None
@@ -44,8 +44,8 @@ async def load(link: Link, conversation_id: str) -> History:
     return History(
         chain=chain,
         owners=owners,
-        model=latest.model if latest is not None else None,
+        model=latest.model if latest is not None else conversation.model,
         running=running,
         title=conversation.title,
-        cwd=getattr(conversation, "cwd", None),
+        cwd=conversation.cwd,
     )

@@ -1,9 +1,10 @@
 """The bridge's one connection to the user's daemon, through parley's asyncio client.
 
-The bridge needs a little more than the client's public API gives: the raw
-event stream of a response (to translate each event as it arrives, and to take
-up a running response at a given ``seq``: PROTOCOL.md §7.1) and calls with
-params given as dicts. Those uses of the client's internals are all here.
+Conversations and models go through the client's public API. The bridge needs a
+little more for responses: the raw event stream of one (to translate each event
+as it arrives, and to take up a running response at a given ``seq``: PROTOCOL.md
+§7.1), and ``prompt``/``reply`` with params given as dicts. Those uses of the
+client's internals are all here.
 """
 
 from __future__ import annotations
@@ -91,22 +92,16 @@ class Link:
     # ---- conversations and models -------------------------------------------------
 
     async def models(self) -> list[ModelInfo]:
-        return (await self.call("models/list", {})).models
+        return await (await self.client()).models()
 
-    async def create_conversation(self, **params: Any) -> str:
-        given = {k: v for k, v in params.items() if v is not None}
-        return (await self.call("conversations/create", given)).conversation_id
+    async def create_conversation(self, *, model: str | None, cwd: str | None) -> str:
+        return await (await self.client()).create_conversation(model=model, cwd=cwd)
 
     async def conversation(self, conversation_id: str) -> Conversation:
-        return await self.call("conversations/get", {"conversationId": conversation_id})
+        return await (await self.client()).conversation(conversation_id)
 
     async def conversations(self, *, limit: int, before: str | None, cwd: str | None) -> list[ConversationSummary]:
-        params: dict[str, Any] = {"limit": limit}
-        if before is not None:
-            params["before"] = before
-        if cwd is not None:
-            params["cwd"] = cwd
-        return (await self.call("conversations/list", params)).conversations
+        return await (await self.client()).conversations(limit=limit, before=before, cwd=cwd)
 
     async def delete_conversation(self, conversation_id: str) -> None:
-        await self.call("conversations/delete", {"conversationId": conversation_id})
+        await (await self.client()).delete_conversation(conversation_id)

@@ -156,7 +156,7 @@ class Store:
         return conversation_id, tip, depth[tip]
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:
-        row = self._conn.execute("SELECT title, cwd FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        row = self._conn.execute("SELECT title, cwd, model FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         if row is None:
             return None
         response_ids = self._conn.execute(
@@ -168,6 +168,7 @@ class Store:
             messages=self.get_chain(self.conversation_tip(conversation_id)),
             response_ids=[response_id for (response_id,) in response_ids],
             cwd=row[1],
+            model=row[2],
         )
 
     def list_conversations(

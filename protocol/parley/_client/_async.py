@@ -105,7 +105,7 @@ class AsyncClient:
     async def conversations(
         self, query: str | None = None, limit: int = 50, before: str | None = None, cwd: str | None = None
     ) -> list[ConversationSummary]:
-        """The latest conversations first; ``query`` searches their text, ``before`` pages by id,
+        """The latest conversations first; ``query`` searches their text, ``before`` pages (the last one's ``updatedAt``),
         ``cwd`` keeps those with that working directory."""
         params = ConversationsListParams(limit=limit, before=before, query=query, cwd=cwd)
         return (await self._call("conversations/list", params)).conversations

@@ -111,7 +111,7 @@ class Client:
     def conversations(
         self, query: str | None = None, limit: int = 50, before: str | None = None, cwd: str | None = None
     ) -> list[ConversationSummary]:
-        """The latest conversations first; ``query`` searches their text, ``before`` pages by id,
+        """The latest conversations first; ``query`` searches their text, ``before`` pages (the last one's ``updatedAt``),
         ``cwd`` keeps those with that working directory."""
         params = ConversationsListParams(limit=limit, before=before, query=query, cwd=cwd)
         return self._call("conversations/list", params).conversations

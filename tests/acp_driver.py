@@ -184,6 +184,23 @@ class AcpPeer:
         await self._send(message, deliberate=deliberate)
         return rid, future
 
+    async def start_together(self, *requests: tuple[str, Any]) -> list[asyncio.Future]:
+        """Several requests in one write, so that they arrive as one read: the agent must take
+        them in order without any time between them. Their futures, in order."""
+        lines, futures = [], []
+        for method, params in requests:
+            rid = next(self._ids)
+            future = asyncio.get_running_loop().create_future()
+            self._pending[rid] = (method, future)
+            self._sent_methods[rid] = method
+            message = {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
+            self.frames.append(Frame("client", message, len(self.frames)))
+            lines.append(json.dumps(message).encode() + b"\n")
+            futures.append(future)
+        self.process.stdin.write(b"".join(lines))
+        await self.process.stdin.drain()
+        return futures
+
     async def request(self, method: str, params: Any = None, *, timeout: float = 20, deliberate: bool = False) -> Any:
         _, future = await self.start(method, params, deliberate=deliberate)
         return await self.answer(future, timeout, method)

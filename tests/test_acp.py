@@ -666,3 +666,4 @@ async def test_a_session_keeps_the_conversations_options_until_one_is_set(tmp_pa
                 assert "temperature" not in upstream.requests[-1].json()
         finally:
             daemon.stop()
+

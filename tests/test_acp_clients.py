@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 
 from acp_driver import SCHEMA_PATH, AcpError, Deliberate, assert_valid, call, file_path, option, parley_acp, read_text_file, rounds
-from conftest import missing
+import parley
+from conftest import missing, openai_endpoint_daemon
+from replay_server import ReplayServer, Reply, openai_text
 from rpc import echo_script
 
 if not SCHEMA_PATH.exists():
@@ -191,3 +193,31 @@ async def test_a_codecompanion_shaped_session(daemon, tmp_path):
         assert (await asyncio.wait_for(turn, CODECOMPANION_TIMEOUT))["stopReason"] == "cancelled"
     assert_valid(nvim)
     assert_valid(later)
+
+
+async def test_a_prompt_in_the_same_read_as_a_set_config_option_sees_it(tmp_path, monkeypatch):
+    """Zed's defaults and its first prompt, arriving in one read: the set names a model the
+    session's list does not have yet (an alias added since), so it waits for the daemon's list,
+    and the prompt, which came after it, waits for the set: it goes to the new model."""
+    monkeypatch.setenv("PARLEY_TEST_OPENAI_KEY", "sk-test-0123456789abcdef")
+    with ReplayServer() as upstream:
+        daemon = openai_endpoint_daemon(tmp_path / "home", upstream.url, '{ id = "mini", name = "upstream-mini" }')
+        try:
+            async with parley_acp(daemon, tmp_path) as zed:
+                await zed.request("initialize", ZED_INITIALIZE)
+                sid = (await zed.request("session/new", {"cwd": str(tmp_path), "mcpServers": []}))["sessionId"]
+                config = daemon.home / "config" / "config.toml"
+                config.write_text(config.read_text() + '\n[aliases]\nlate = "mini"\n')
+                with parley.connect(str(daemon.socket)) as client:
+                    await zed.wait_for(lambda: any("late" in m.aliases for m in client.models()), timeout=10)
+                upstream.queue(Reply(body=openai_text("from mini")))
+                setting, turn = await zed.start_together(
+                    ("session/set_config_option", {"sessionId": sid, "configId": "model", "value": "late"}),
+                    ("session/prompt", {"sessionId": sid, "prompt": [{"type": "text", "text": "hi"}]}),
+                )
+                assert option((await zed.answer(setting))["configOptions"], "model")["currentValue"] == "mini"
+                assert (await zed.answer(turn))["stopReason"] == "end_turn"
+                assert text(zed.updates(sid)) == "from mini" and len(upstream.requests) == 1
+            assert_valid(zed)
+        finally:
+            daemon.stop()

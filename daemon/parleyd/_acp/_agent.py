@@ -267,13 +267,14 @@ class Agent:
     async def set_config_option(self, method: str, raw: msgspec.Raw) -> SetConfigOptionResponse:
         params = _decode(method, raw, SetConfigOptionRequest)
         session = self._session(params.session_id)
-        try:  # at once, with the models known: a prompt sent right after this request sees it
-            session.config.set(params.config_id, params.value)
-        except AcpError:  # perhaps a model the daemon serves since
-            session.config.models = await self.link.models()
-            session.config.set(params.config_id, params.value)
-        else:
-            session.config.models = await self.link.models()
+        async with session.in_order:  # a prompt sent right after this request sees it
+            try:
+                session.config.set(params.config_id, params.value)
+            except AcpError:  # perhaps a model the daemon serves since
+                session.config.models = await self.link.models()
+                session.config.set(params.config_id, params.value)
+            else:
+                session.config.models = await self.link.models()
         return SetConfigOptionResponse(config_options=session.config.advertised())
 
     async def prompt(self, params: PromptRequest, request_id: RequestId) -> Any:

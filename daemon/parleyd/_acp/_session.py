@@ -94,6 +94,9 @@ class Session:
         self.following: asyncio.Task[None] | None = None  # a response started elsewhere, followed
         self.cancelled = False
         self.allowed: set[str] = set()  # tools the user allowed always, for this session
+        #: Held by ``set_config_option`` and by a prompt until it has started: requests of a session
+        #: take effect in the order they came (an editor sends both without waiting), as the lock is fair.
+        self.in_order = asyncio.Lock()
 
     def send(self, update: AnyUpdate) -> None:
         self.agent.peer.notify("session/update", SessionNotification(session_id=self.id, update=update))
@@ -114,20 +117,21 @@ class Session:
 
     async def _prompt(self, blocks: list[ContentBlock]) -> PromptResponse:
         agent = self.agent
-        reader = (lambda path: agent.tools.read(self.id, path)) if agent.capabilities.fs.read_text_file else None
-        parts = await user_parts(blocks, reader)
-        if self.cancelled:
-            return PromptResponse(stop_reason="cancelled")
-        params = {
-            "conversationId": self.id,
-            "messages": [Message(role="user", parts=parts)],
-            **self.config.prompt_params(),
-        }
-        tools = agent.tool_specs(self.config.info)
-        params["tools"] = tools
-        if tools:
-            params["chainLimit"] = agent.chain_limit
-        started, stream = await agent.link.start("prompt", params)
+        async with self.in_order:
+            reader = (lambda path: agent.tools.read(self.id, path)) if agent.capabilities.fs.read_text_file else None
+            parts = await user_parts(blocks, reader)
+            if self.cancelled:
+                return PromptResponse(stop_reason="cancelled")
+            params = {
+                "conversationId": self.id,
+                "messages": [Message(role="user", parts=parts)],
+                **self.config.prompt_params(),
+            }
+            tools = agent.tool_specs(self.config.info)
+            params["tools"] = tools
+            if tools:
+                params["chainLimit"] = agent.chain_limit
+            started, stream = await agent.link.start("prompt", params)
         response_id = started.response_id
         streaming = self.streaming = Streaming(stream, LiveTurn(response_id, self.config.info.context_window))
         agent.own(response_id, self)

@@ -461,3 +461,30 @@ def test_a_2000_chunk_stream_is_batched_and_typing_stays_responsive(daemon, star
     edits = nv.lua("return _G.edits")
     assert edits < 200, f"{edits} buffer edits for 2000 chunks: not batched"
     assert worst < 1.0, f"a keystroke waited {worst:.3f} s"
+
+
+def test_an_mcp_tool_call_is_asked_with_vim_ui_select(daemon, start_nvim, loop):
+    """tool/approve from the daemon: the plugin asks with vim.ui.select (here an asynchronous
+    picker, as telescope's or dressing's are) and answers with the choice."""
+    from mcp_support import call, rounds, servers_ready, time_server, write_config
+
+    write_config(daemon.home, {"time": time_server()})  # the daemon picks an edit up by itself
+
+    async def ready():
+        conn = await daemon.connect("unix")
+        await servers_ready(conn, "time")
+        await conn.close()
+
+    loop.run(ready())
+    nv = start_nvim(mcp_servers=["time"])
+    nv.lua("""_G.asked = {}
+        vim.ui.select = function(items, opts, on_choice)
+          table.insert(_G.asked, {items = items, prompt = opts.prompt, kind = opts.kind})
+          vim.defer_fn(function() on_choice(items[1], 1) end, 50)
+        end""")
+    nv.command("Parley " + rounds(call("time__get_current_time", "c1", {"timezone": "UTC"})))
+    nv.wait_done(timeout=30)
+    [asked] = nv.lua("return _G.asked")
+    assert asked["items"] == ["Allow once", "Allow always", "Deny"] and asked["kind"] == "parley.tool_approve"
+    assert asked["prompt"] == 'parley: run MCP tool time: get_current_time({"timezone":"UTC"}) [idempotentHint, readOnlyHint]?'
+    assert "time__get_current_time: {" in answers(nv.lines())[-1]

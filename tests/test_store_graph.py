@@ -227,6 +227,7 @@ def test_events_are_stored_as_bodies_and_read_back_sealed_byte_for_byte(tmp_path
         "tool_call_name": {"chunk": "weather", "toolCallId": "call_1", "serverExecuted": True, "partIndex": 2, "messageIndex": 0},
         "tool_call_args": {"chunk": "{}", "toolCallId": "call_1", "partIndex": 2, "messageIndex": 0},
         "tool_result": {"name": "weather", "output": "sunny", "toolCallId": "call_1", "partIndex": 0, "messageIndex": 1},
+        "tool_progress": {"toolCallId": "call_1", "progress": 2.0, "total": 4.0, "message": "half"},
         "attachment": {"mimeType": "image/png", "content": "iVBORw0KGgo=", "partIndex": 3, "messageIndex": 0},
         "usage": {"input": 3, "output": 4, "details": {"cached": 1}},
         "error": {"code": "rate_limited", "message": "slow down", "retryable": True, "retryAfter": 2.5},

@@ -164,5 +164,7 @@ def _part(draft: _Draft) -> AnyPart:
             tool_call_id=event.tool_call_id,
             exception=event.exception,
             server_executed=event.server_executed,
+            attachments=event.attachments,
+            structured_content=event.structured_content,
         )
     return AttachmentPart(attachment=Attachment(mime_type=event.mime_type, content=event.content, url=event.url))

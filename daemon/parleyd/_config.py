@@ -22,6 +22,7 @@ class DaemonConfig:
     #: Bytes a connection may have unsent before it is unsubscribed with `response/lagged`.
     max_backlog: int = 8 * 1024 * 1024
     tool_timeout: float = 300.0  # seconds a client has to answer tool/execute
+    approval_timeout: float = 120.0  # seconds a client has to answer tool/approve; then it is a deny
 
     @property
     def token_file(self) -> Path:

@@ -40,7 +40,14 @@ from parley._errors import (
 )
 from parley._framing import FrameFault
 from parley._methods import CLIENT_NOTIFICATIONS, CLIENT_REQUESTS
-from parley._types import CancelRequestParams, LaggedParams, ToolExecuteParams, ToolExecuteResult
+from parley._types import (
+    CancelRequestParams,
+    LaggedParams,
+    ToolApproveParams,
+    ToolApproveResult,
+    ToolExecuteParams,
+    ToolExecuteResult,
+)
 
 from ._live import event_message
 from ._rejections import RejectionLog
@@ -238,8 +245,15 @@ class Connection(JsonRPCProtocol):
 
     async def execute_tool(self, params: ToolExecuteParams) -> ToolExecuteResult:
         """Ask this client to run one of its tools; cancelling sends it ``$/cancelRequest``."""
-        msg_id = f"tool-{next(self._tool_ids)}"
-        future = self.send_request_async("tool/execute", params, msg_id=msg_id)
+        return await self._ask("tool/execute", params, ToolExecuteResult, f"tool-{next(self._tool_ids)}")
+
+    async def approve_tool(self, params: ToolApproveParams) -> ToolApproveResult:
+        """Ask this client (its user) whether an MCP tool call may run."""
+        return await self._ask("tool/approve", params, ToolApproveResult, f"approve-{next(self._tool_ids)}")
+
+    async def _ask(self, method: str, params: Any, result_type: type[Any], msg_id: str) -> Any:
+        """One of the daemon's own requests; an error answer is a RequestError, a cancel a ``$/cancelRequest``."""
+        future = self.send_request_async(method, params, msg_id=msg_id)
         try:
             result = await future
         except asyncio.CancelledError:
@@ -250,9 +264,9 @@ class Connection(JsonRPCProtocol):
         except JsonRpcException as exc:
             raise RequestError(exc.message) from None
         try:
-            return msgspec.convert(result, ToolExecuteResult)
+            return msgspec.convert(result, result_type)
         except msgspec.ValidationError as exc:
-            raise RequestError(f"invalid tool/execute result: {exc}") from None
+            raise RequestError(f"invalid {method} result: {exc}") from None
 
     def connection_closed(self) -> None:
         self.closed = True

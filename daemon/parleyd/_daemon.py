@@ -35,6 +35,7 @@ from ._clock import new_id, now
 from ._config import DaemonConfig
 from ._connection import Connection, create_connection
 from ._live import INTERRUPTED, LiveResponse, Subscriber
+from ._mcp import McpHub, McpTools
 from ._models import Model, ModelRegistry, ModelRequest
 from ._models._catalog import Catalog
 from ._store import Store
@@ -44,6 +45,7 @@ from ._userconfig import load as load_config
 from ._transports import Transport
 
 log = logging.getLogger(__name__)
+MCP_CHAIN_LIMIT = 5  # model rounds of a prompt with mcpServers and no chainLimit: the daemon runs those tools
 
 
 class Daemon:
@@ -59,6 +61,7 @@ class Daemon:
         self.live: dict[str, LiveResponse] = {}
         self.started = time.monotonic()
         self.last_activity = time.monotonic()
+        self.mcp = McpHub(config.user_config.with_name("mcp.json"), config.database.parent, version=self.version)
 
     @property
     def models(self) -> ModelRegistry:
@@ -113,13 +116,16 @@ class Daemon:
         hide_reasoning: bool,
         session_key: str | None = None,
         cwd: str | None = None,
+        mcp_servers: list[str] | None = None,
     ) -> LiveResponse:
         """Store the input, start the model, subscribe the caller; answers at once.
 
         ``history``: the chain up to ``history_tip`` as the client sent it, when it did
         (then the store is not read for it). ``cwd``: the working directory of the
-        conversation it starts, if it starts one."""
+        conversation it starts, if it starts one. ``mcp_servers``: the daemon's MCP servers whose
+        tools the model gets; with any, the chain runs up to ``MCP_CHAIN_LIMIT`` rounds by default."""
         parsed_options = self.models.options(model, options)
+        chain = self._tool_chain(subscriber, tools, chain_limit, mcp_servers or [])
         messages = (self.store.get_chain(history_tip) if history is None else history) + new_messages
         input_tip = self.store.put_chain(new_messages, parent=history_tip)
         created_at = now()
@@ -138,7 +144,7 @@ class Daemon:
             hide_reasoning=hide_reasoning,
             created_at=created_at,
             store=self.store,
-            tools=ToolChain(subscriber, frozenset(t.name for t in tools), chain_limit or 1, self.config.tool_timeout) if tools else None,
+            tools=chain,
         )
         self.store.start_response(
             response_id=live.id,
@@ -157,6 +163,14 @@ class Daemon:
         assert live.task is not None
         live.task.add_done_callback(lambda _: self._finished(live))
         return live
+
+    def _tool_chain(self, subscriber: Subscriber, tools: list[ToolSpec], chain_limit: int | None, mcp_servers: list[str]) -> ToolChain | None:
+        """How the response's tool calls run: the client's tools through it, MCP tools here."""
+        if not tools and not mcp_servers:
+            return None
+        mcp = McpTools(self.mcp.select(mcp_servers), self.mcp.approvals, approval_timeout=self.config.approval_timeout) if mcp_servers else None
+        limit = chain_limit or (MCP_CHAIN_LIMIT if mcp_servers else 1)
+        return ToolChain(subscriber, frozenset(t.name for t in tools), limit, self.config.tool_timeout, mcp)  # type: ignore[arg-type]
 
     def _finished(self, live: LiveResponse) -> None:
         self.live.pop(live.id, None)
@@ -232,6 +246,7 @@ class Daemon:
             hide_reasoning=params.hide_reasoning,
             session_key=session_key,
             cwd=params.cwd,
+            mcp_servers=params.mcp_servers,
         )
 
     def reply(self, subscriber: Subscriber, params: ReplyParams) -> LiveResponse:
@@ -254,6 +269,7 @@ class Daemon:
             tools=(params.tools if params.tools is not None else parent.prompt.tools) or [],
             chain_limit=params.chain_limit,
             hide_reasoning=params.hide_reasoning,
+            mcp_servers=params.mcp_servers,
         )
 
     def subscribe(self, connection: Connection, response_id: str, after_seq: int) -> None:
@@ -329,6 +345,7 @@ class Daemon:
             await live.interrupt()
         for connection in list(self.connections):
             connection.transport.close()
+        await self.mcp.aclose()
         await self._catalog.aclose()
         self.store.close()
 

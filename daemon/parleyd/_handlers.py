@@ -25,6 +25,7 @@ from parley._types import (
     EmptyResult,
     InitializeParams,
     InitializeResult,
+    McpListResult,
     ModelsListResult,
     NoParams,
     PromptParams,
@@ -128,6 +129,11 @@ def daemon_status(conn: Connection, params: NoParams) -> DaemonStatus:
     )
 
 
+async def mcp_list(conn: Connection, params: NoParams) -> McpListResult:
+    await conn.daemon.mcp.refresh()  # an edit of mcp.json shows at once
+    return conn.daemon.mcp.status()
+
+
 HANDLERS: dict[str, Callable[..., Any]] = {
     "initialize": initialize,
     "models/list": models_list,
@@ -142,4 +148,5 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "conversations/get": conversations_get,
     "conversations/delete": conversations_delete,
     "daemon/status": daemon_status,
+    "mcp/list": mcp_list,
 }

@@ -95,6 +95,7 @@ class LiveResponse:
         self._interrupting = False
         self._started = time.monotonic()
         self.task: asyncio.Task[None] | None = None
+        self._offered = request.tools  # what the model is offered: the client's tools, and MCP tools
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"response {self.id}")
@@ -114,6 +115,8 @@ class LiveResponse:
     async def _run(self) -> None:
         status, reason = "completed", "stop"
         try:
+            if self.tools is not None and self.tools.mcp is not None:  # the MCP tools join the client's
+                self._offered = self.request.tools + await self.tools.mcp_specs()
             for round_number in itertools.count(1):
                 if not await self._stream_round():
                     status = "error"
@@ -159,7 +162,7 @@ class LiveResponse:
 
     async def _stream_round(self) -> bool:
         """One model round on the input plus the output so far; False if it ended with an error event."""
-        request = dataclasses.replace(self.request, messages=self.request.messages + self.assembler.messages())
+        request = dataclasses.replace(self.request, messages=self.request.messages + self.assembler.messages(), tools=self._offered)
         async with contextlib.aclosing(self.model.stream(request)) as events:
             count = 0
             async for event in events:

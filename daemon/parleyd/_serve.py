@@ -42,6 +42,7 @@ def daemon_lock(config: DaemonConfig) -> Iterator[None]:
 async def serve(config: DaemonConfig) -> None:
     """Serve until a signal, the idle timeout, or (with --stdio) the end of stdin."""
     daemon = create_daemon(config)
+    await daemon.mcp.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

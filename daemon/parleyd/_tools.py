@@ -1,20 +1,23 @@
-"""Running the tools a client declared: ``tool/execute`` on that client's connection.
+"""Running a response's tool calls: ``tool/execute`` on the connection that declared the tool,
+or the daemon's own MCP servers (``_mcp``) for the ones the prompt named in ``mcpServers``.
 
-The code of a tool lives in the client that declared it (a script, an editor);
-the daemon only orchestrates the chain: model round, tool calls, results, next round.
+The code of a client's tool lives in that client (a script, an editor); the daemon
+only orchestrates the chain: model round, tool calls, results, next round. A client's
+tool wins a name clash with an MCP tool.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from parley._errors import RequestError
-from parley._types import ToolCallPart, ToolExecuteParams, ToolResultEvent
+from parley._types import ToolCallPart, ToolExecuteParams, ToolResultEvent, ToolSpec
 
 if TYPE_CHECKING:
     from ._connection import Connection
+    from ._mcp import McpTools
 
 
 class ToolClientGone(Exception):
@@ -29,12 +32,20 @@ class ToolChain:
     names: frozenset[str]
     chain_limit: int
     timeout: float
+    mcp: McpTools | None = None
 
-    async def run(self, response_id: str, call: ToolCallPart) -> ToolResultEvent:
+    async def mcp_specs(self) -> list[ToolSpec]:
+        """The MCP tools to offer the model beside the client's (none without ``mcpServers``)."""
+        return [] if self.mcp is None else await self.mcp.specs(self.names)
+
+    async def run(self, response_id: str, call: ToolCallPart, emit: Any) -> ToolResultEvent:
         """Execute one call; a failure of the tool becomes the result's ``exception``."""
         result = ToolResultEvent(tool_call_id=call.tool_call_id or "", name=call.name, output="")
+        if call.name not in self.names and self.mcp is not None and call.name in self.mcp.routes:
+            return await self.mcp.run(response_id, call, self.connection, emit)
         if call.name not in self.names:
-            result.exception = f"no tool named {call.name!r} was declared"
+            down = None if self.mcp is None else self.mcp.why_missing(call.name)
+            result.exception = f"no tool named {call.name!r} was declared" + (f" ({down})" if down else "")
             return result
         params = ToolExecuteParams(response_id=response_id, tool_call_id=result.tool_call_id, name=call.name, arguments=call.arguments)
         try:
@@ -51,7 +62,7 @@ class ToolChain:
         """Run the calls in parallel, emitting each result as it comes; ToolClientGone stops them all."""
 
         async def one(call: ToolCallPart) -> None:
-            emit(await self.run(response_id, call))
+            emit(await self.run(response_id, call, emit))
 
         try:
             async with asyncio.TaskGroup() as group:

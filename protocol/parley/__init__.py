@@ -163,4 +163,13 @@ __all__ = [
     "CancelRequestParams",
     "ToolExecuteParams",
     "ToolExecuteResult",
+    # MCP servers hosted by the daemon
+    "ToolProgressEvent",
+    "ToolApproveParams",
+    "ToolApproveResult",
+    "ApprovalDecision",
+    "McpListResult",
+    "McpServerStatus",
+    "McpServerState",
+    "McpToolInfo",
 ]

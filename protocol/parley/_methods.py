@@ -31,6 +31,7 @@ CLIENT_REQUESTS: dict[str, Method] = {
     "conversations/get": Method(t.ConversationIdParams, t.Conversation),
     "conversations/delete": Method(t.ConversationIdParams, t.EmptyResult),
     "daemon/status": Method(t.NoParams, t.DaemonStatus),
+    "mcp/list": Method(t.NoParams, t.McpListResult),
 }
 
 #: Notifications a client sends to the daemon.
@@ -42,10 +43,11 @@ CLIENT_NOTIFICATIONS: dict[str, Method] = {
 DAEMON_NOTIFICATIONS: dict[str, Method] = {
     "response/event": Method(t.AnyEvent, None),  # type: ignore[arg-type]
     "response/lagged": Method(t.LaggedParams, None),
-    "$/cancelRequest": Method(t.CancelRequestParams, None),  # a pending tool/execute is no longer wanted
+    "$/cancelRequest": Method(t.CancelRequestParams, None),  # a pending tool/execute or tool/approve is no longer wanted
 }
 
 #: Requests the daemon sends to a client (answered by the client).
 DAEMON_REQUESTS: dict[str, Method] = {
     "tool/execute": Method(t.ToolExecuteParams, t.ToolExecuteResult),
+    "tool/approve": Method(t.ToolApproveParams, t.ToolApproveResult),  # may an MCP tool call run?
 }

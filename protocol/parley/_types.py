@@ -115,6 +115,7 @@ class ToolResultPart(Part, tag="tool_result"):
     exception: str | None = None
     server_executed: bool = False
     attachments: list[Attachment] | None = None
+    structured_content: Any = None  # an MCP tool's structuredContent, kept whole
 
 
 class AttachmentPart(Part, tag="attachment"):
@@ -208,8 +209,19 @@ class ToolResultEvent(Event, tag="tool_result"):
     output: str
     exception: str | None = None
     server_executed: bool = False
+    attachments: list[Attachment] | None = None  # images, audio… the tool returned (MCP)
+    structured_content: Any = None  # an MCP tool's structuredContent
     part_index: int = -1
     message_index: int = -1
+
+
+class ToolProgressEvent(Event, tag="tool_progress"):
+    """Progress an MCP server reports for a call it runs; not a part of the output."""
+
+    tool_call_id: str
+    progress: float
+    total: float | None = None
+    message: str | None = None
 
 
 class AttachmentEvent(Event, tag="attachment"):
@@ -245,6 +257,7 @@ AnyEvent = Union[
     ToolCallNameEvent,
     ToolCallArgsEvent,
     ToolResultEvent,
+    ToolProgressEvent,
     AttachmentEvent,
     UsageEvent,
     ErrorEvent,
@@ -382,6 +395,7 @@ class PromptParams(Input):
     chain_limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
     #: The working directory of the conversation this prompt starts (ignored when it continues one).
     cwd: str | None = None
+    mcp_servers: list[str] | None = None  # the daemon's MCP servers whose tools the model gets
 
     def __post_init__(self) -> None:
         if self.prompt is None and not self.messages and not self.attachments:
@@ -408,6 +422,7 @@ class ReplyParams(Input):
     model: str | None = None
     hide_reasoning: bool = False
     chain_limit: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    mcp_servers: list[str] | None = None  # not inherited from the parent: each turn names its own
 
 
 class StartedResult(Output):
@@ -498,3 +513,6 @@ class ToolExecuteParams(Output):
 class ToolExecuteResult(Input):
     output: str
     exception: str | None = None
+
+
+from ._types_mcp import *  # noqa: E402, F403 - the MCP shapes, split off for size

@@ -12,7 +12,7 @@ from .._userconfig import ConfigError
 
 #: The subcommands, in the order ``parley -h`` lists them: one module each, imported only when a
 #: command line names it (a warm ``parley prompt`` spends most of its time importing).
-COMMANDS = ("prompt", "chat", "models", "keys", "logs", "status", "stop", "serve", "stdio", "acp")
+COMMANDS = ("prompt", "chat", "models", "keys", "logs", "status", "mcp", "stop", "serve", "stdio", "acp")
 
 
 def build_parser(commands: tuple[str, ...] = COMMANDS) -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from typing import Literal
 
 import parley
@@ -38,9 +39,15 @@ def end_line() -> None:
 
 
 def show(
-    response: parley.Response, *, stream: bool = True, reasoning: bool = True, extract: Literal["first", "last"] | None = None
+    response: parley.Response,
+    *,
+    stream: bool = True,
+    reasoning: bool = True,
+    extract: Literal["first", "last"] | None = None,
+    tool_result: Callable[[parley.ToolResultEvent], None] | None = None,
 ) -> None:
-    """Print the response; Ctrl-C cancels it (the partial answer stays stored).
+    """Print the response; Ctrl-C cancels it (the partial answer stays stored). ``tool_result``
+    is given each tool result as it arrives (the daemon's MCP calls).
 
     Raises ``parley.ResponseFailed`` when it ended with an error event.
     """
@@ -59,6 +66,8 @@ def show(
                 sys.stderr.write(f"{dim}{event.chunk}{reset}")
                 sys.stderr.flush()
                 _stdout.in_reasoning = not event.chunk.endswith("\n")
+            elif event.type == "tool_result" and tool_result is not None:
+                tool_result(event)  # type: ignore[arg-type]
         if not stream:
             text = response.text()
             if extract is not None:

@@ -7,6 +7,11 @@ run a chain: the daemon asks this process to run each call, which is shown on
 stderr and runs once the user answers ``y``, or at once with ``--yes``. When
 stdin is not a terminal there is no one to ask: without ``--yes`` every call is
 refused, and the model is told so (the call's ``exception``), rather than hang.
+
+``--mcp NAME`` offers the tools of the daemon's MCP server NAME (mcp.json; ``parley mcp
+list``). The daemon runs those itself, after asking this process: each call is shown
+and runs once the user answers ``y`` (once) or ``a`` (always: this tool of this server,
+until its entry in mcp.json changes); ``--yes`` allows each once without asking.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import parley
-from parley import CancelToolCall, Tool, ToolCallPart, ToolResultPart
+from parley import CancelToolCall, Tool, ToolApproveParams, ToolCallPart, ToolResultEvent, ToolResultPart
 from parley._client._base import exception_text
 
 from . import _render
@@ -36,6 +41,7 @@ def add_tool_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--functions", action="append", default=[], metavar="FILE.py", help="offer the functions in this Python file (or code) as tools; may repeat")
     p.add_argument("-T", "--tool", dest="tool_names", action="append", default=[], metavar="NAME", help="only this function of the --functions files; may repeat")
     p.add_argument("--chain-limit", "--cl", type=int, default=5, metavar="N", help="at most N model rounds with tools (default 5)")
+    p.add_argument("--mcp", action="append", default=[], metavar="NAME", help="offer the tools of the daemon's MCP server NAME (mcp.json); may repeat")
     p.add_argument("-y", "--yes", action="store_true", help="run tool calls without asking")
 
 
@@ -92,8 +98,9 @@ def _load_functions(source: str, index: int) -> dict[str, Callable[..., Any]]:
 class ToolConsole:
     """``before_call`` and ``after_call`` for the terminal: show the call, ask, show the result."""
 
-    def __init__(self, *, yes: bool) -> None:
+    def __init__(self, *, yes: bool, local: frozenset[str] = frozenset()) -> None:
         self.yes = yes
+        self.local = local  # the names of this process's own tools: their results show in after_call
 
     def before_call(self, tool: Tool, call: ToolCallPart) -> None:
         _render.end_line()
@@ -109,8 +116,37 @@ class ToolConsole:
             _say("  -> not run")
             raise CancelToolCall("the user declined to run it")
 
+    def approve(self, params: ToolApproveParams) -> str:
+        """``approve=`` for the client: the daemon asks before it runs an MCP tool call."""
+        _render.end_line()
+        hints = ", ".join(k for k, v in (params.annotations or {}).items() if v is True)
+        _say(f"mcp: {params.server}: {params.name}({json.dumps(params.arguments, ensure_ascii=False)})" + (f"  [{hints}]" if hints else ""))
+        if self.yes:
+            return "allow_once"
+        if not sys.stdin.isatty():
+            _say("  -> not run: stdin is not a terminal (pass --yes to run tools)")
+            return "deny"
+        sys.stderr.write("Run it? [y/N/a(lways)] ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer in ("a", "always"):
+            return "allow_always"
+        if answer in ("y", "yes"):
+            return "allow_once"
+        _say("  -> not run")
+        return "deny"
+
+    def show_result(self, event: ToolResultEvent) -> None:
+        """An MCP tool's result, as it arrives in the response (this process's own show in after_call)."""
+        if event.name not in self.local:
+            _render.end_line()
+            self._show(event.output, event.exception)
+
     def after_call(self, tool: Tool, call: ToolCallPart, result: ToolResultPart) -> None:
-        text = result.output if result.exception is None else f"exception: {result.exception}"
+        self._show(result.output, result.exception)
+
+    def _show(self, output: str, exception: str | None) -> None:
+        text = output if exception is None else f"exception: {exception}"
         if len(text) > _SHOWN:
             text = f"{text[:_SHOWN]}... ({len(text)} characters)"
         _say("  -> " + text.replace("\n", "\n     "))

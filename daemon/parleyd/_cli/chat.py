@@ -21,10 +21,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     tools = load_tools(args)
-    chain = {}
+    console = ToolConsole(yes=args.yes, local=frozenset(t.name for t in tools))
+    chain: dict = {}
     if tools:  # every turn is a chain with these tools: a reply carries them on
-        chain = {"tools": tools, "chain_limit": args.chain_limit, **ToolConsole(yes=args.yes).hooks()}
-    with parley.connect(client_name="parley-chat") as client:
+        chain = {"tools": tools, "chain_limit": args.chain_limit, **console.hooks()}
+    mcp = {"mcp_servers": args.mcp, "chain_limit": args.chain_limit} if args.mcp else {}  # named again each turn
+    with parley.connect(client_name="parley-chat", approve=console.approve) as client:
         model = chosen_model(client, args.model)
         print(f"Chatting with {model.model_id}. Type 'exit' or press Ctrl-D to quit; Ctrl-C stops an answer.")
         response = None
@@ -45,15 +47,15 @@ def run(args: argparse.Namespace) -> int:
                     options=options(args.option),
                     conversation_id=args.cid,
                     hide_reasoning=args.hide_reasoning,
-                    **chain,
+                    **{**chain, **mcp},
                 )
             else:
-                response = response.reply(line, hide_reasoning=args.hide_reasoning)
+                response = response.reply(line, hide_reasoning=args.hide_reasoning, **mcp)
             try:
-                show(response, reasoning=not args.hide_reasoning)
+                show(response, reasoning=not args.hide_reasoning, tool_result=console.show_result)
             except KeyboardInterrupt:
                 continue
             except parley.ResponseFailed as exc:
                 print(f"parley: {exc}")
-            if tools:
+            if tools or args.mcp:
                 warn_pending(response, args.chain_limit)

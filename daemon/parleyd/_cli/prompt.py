@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     schema = load_schema(args)
     attachments = load_attachments(args)  # first: `-a -` takes stdin, which is then no prompt text
     text = _prompt_text(args.prompt, stdin=not reads_stdin(args), required=not attachments)
-    with parley.connect(client_name="parley-cli") as client:
+    console = ToolConsole(yes=args.yes, local=frozenset(t.name for t in tools))
+    with parley.connect(client_name="parley-cli", approve=console.approve) as client:
         conversation_id = args.cid
         if args.continue_ and conversation_id is None:
             latest = client.conversations(limit=1)
@@ -77,14 +78,14 @@ def run(args: argparse.Namespace) -> int:
             "attachments": attachments or None,
             "conversation_id": conversation_id,
             "hide_reasoning": args.hide_reasoning,
+            "mcp_servers": args.mcp or None,
         }
-        if tools:
-            console = ToolConsole(yes=args.yes)
-            response = model.chain(text, tools=tools, chain_limit=args.chain_limit, **console.hooks(), **kwargs)
+        if tools or args.mcp:
+            response = model.chain(text, tools=tools or None, chain_limit=args.chain_limit, **console.hooks(), **kwargs)
         else:
             response = model.prompt(text, **kwargs)
-        show(response, stream=not args.no_stream, reasoning=not args.hide_reasoning, extract=args.extract)
-        if tools:
+        show(response, stream=not args.no_stream, reasoning=not args.hide_reasoning, extract=args.extract, tool_result=console.show_result)
+        if tools or args.mcp:
             warn_pending(response, args.chain_limit)
     return 0
 

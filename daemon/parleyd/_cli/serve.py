@@ -26,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--idle-timeout", type=float, metavar="SECONDS", help="exit after this long with no client and nothing running")
     p.add_argument("--max-message-size", type=int, default=DEFAULT_MAX_MESSAGE_SIZE, metavar="BYTES")
     p.add_argument("--tool-timeout", type=float, default=300.0, metavar="SECONDS", help="how long a client may take to answer tool/execute")
+    p.add_argument("--approval-timeout", type=float, default=120.0, metavar="SECONDS", help="how long a client may take to answer tool/approve (then: denied)")
     p.add_argument("--db", type=Path, default=None, help="the SQLite database (default: in the user's data dir)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(run=run)
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("pygls").setLevel(logging.CRITICAL)  # it reports what we answer and log ourselves
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # the MCP SDK's HTTP client: a line per request
     config = DaemonConfig(
         socket=args.socket or socket_path(),
         database=args.db or data_dir() / "parley.db",
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         idle_timeout=args.idle_timeout,
         max_message_size=args.max_message_size,
         tool_timeout=args.tool_timeout,
+        approval_timeout=args.approval_timeout,
     )
     try:
         with daemon_lock(config):

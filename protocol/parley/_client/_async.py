@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from .._types import (
     ConversationsListParams,
     ConversationSummary,
     DaemonStatus,
+    McpListResult,
     Message,
     ModelInfo,
     NoParams,
@@ -27,6 +29,7 @@ from .._types import (
     ServerCapabilities,
     ServerInfo,
     TextEvent,
+    ToolApproveParams,
     ToolCallPart,
     ToolResultPart,
     Usage,
@@ -34,11 +37,14 @@ from .._types import (
 from ._base import (
     CHAIN_LIMIT,
     AfterCall,
+    Approve,
     BaseModel,
     BaseResponse,
     BeforeCall,
     ToolSet,
     ToolHandler,
+    approve_failure,
+    approve_result,
     execute_result,
     prompt_request,
     request_steps,
@@ -58,8 +64,9 @@ async def connect_async(
     token: str | None = None,
     autostart: bool = True,
     client_name: str = "parley-python",
+    approve: Approve | None = None,
 ) -> AsyncClient:
-    """As ``parley.connect``, for asyncio."""
+    """As ``parley.connect``, for asyncio; ``approve`` may be async."""
     target = parse_target(url)
     starter = Starter(target, autostart)
     while True:
@@ -69,6 +76,7 @@ async def connect_async(
         except OSError as exc:
             await asyncio.sleep(starter.retry_after(exc))
     client = AsyncClient(transport)
+    client.approve = approve
     try:
         result = check_initialized(await client._call("initialize", initialize_params(target, token, client_name)))
     except BaseException:
@@ -88,6 +96,7 @@ class AsyncClient:
         self._transport = transport
         self._core = ClientCore()
         self._tool_handler: ToolHandler | None = None
+        self._approve: Approve | None = None
         self._batch = asyncio.Event()  # set, and replaced, each time the reader has taken in some messages
         self._tasks: set[asyncio.Task[None]] = set()
         self._tool_tasks: dict[RequestId, asyncio.Task[None]] = {}  # the daemon's tool calls, running
@@ -133,6 +142,10 @@ class AsyncClient:
     async def status(self) -> DaemonStatus:
         return await self._call("daemon/status", NoParams())
 
+    async def mcp_servers(self) -> McpListResult:
+        """The daemon's MCP servers (mcp.json): their state and tools."""
+        return await self._call("mcp/list", NoParams())
+
     @property
     def tool_handler(self) -> ToolHandler | None:
         """Called with ``ToolExecuteParams`` when the daemon asks this client to run a tool that is not
@@ -143,6 +156,16 @@ class AsyncClient:
     def tool_handler(self, handler: ToolHandler | None) -> None:
         self._tool_handler = handler
         self._core.handles_tools = handler is not None
+
+    @property
+    def approve(self) -> Approve | None:
+        """As ``Client.approve``; it may be async, and runs as soon as the daemon asks."""
+        return self._approve
+
+    @approve.setter
+    def approve(self, approve: Approve | None) -> None:
+        self._approve = approve
+        self._core.approves = approve is not None
 
     async def close(self) -> None:
         self._core.connection_lost(ConnectionClosed("the client was closed"))
@@ -216,7 +239,10 @@ class AsyncClient:
     async def _run_tool(self, request: ToolRequest) -> None:
         """Run one of the daemon's tool calls; the daemon's ``$/cancelRequest`` cancels it."""
         try:
-            answer: Any = execute_result(await run_steps_async(request_steps(request, self._tool_handler)))
+            if isinstance(request.params, ToolApproveParams):
+                answer: Any = await self._ask_approve(request.params)
+            else:
+                answer = execute_result(await run_steps_async(request_steps(request, self._tool_handler)))
         except asyncio.CancelledError:
             answer = RequestCancelled("the daemon cancelled this tool call")
         except Exception as exc:  # a hook failed
@@ -225,6 +251,13 @@ class AsyncClient:
             self._tool_tasks.pop(request.id, None)
         self._core.answer(request.id, answer)
         await self._flush()
+
+    async def _ask_approve(self, params: ToolApproveParams) -> Any:
+        try:
+            verdict = self._approve(params)  # type: ignore[misc]
+            return approve_result(await verdict if inspect.isawaitable(verdict) else verdict)
+        except Exception as exc:
+            return approve_failure(exc)
 
     async def _flush(self) -> None:
         try:

@@ -39,6 +39,8 @@ from .._types import (
     ResponseIdParams,
     ResponseRecord,
     TextPart,
+    ToolApproveParams,
+    ToolApproveResult,
     ToolCallPart,
     ToolExecuteParams,
     ToolExecuteResult,
@@ -59,6 +61,10 @@ ToolHandler = Callable[[ToolExecuteParams], Any]
 BeforeCall = Callable[[Tool, ToolCallPart], Any]
 #: ``after_call(tool, call, result)``: runs after each call that ran (or failed).
 AfterCall = Callable[[Tool, ToolCallPart, ToolResultPart], Any]
+#: ``approve(params)``: may this MCP tool call (run by the daemon) go ahead? Returns ``"allow_once"``,
+#: ``"allow_always"`` or ``"deny"`` (True: allow once; False or None: deny), or a ToolApproveResult;
+#: it may be async in the async client. Raising denies, and the model is told the exception.
+Approve = Callable[[ToolApproveParams], Any]
 
 #: ``Model.chain``'s default number of model rounds.
 CHAIN_LIMIT = 5
@@ -86,6 +92,8 @@ class PromptKwargs(TypedDict, total=False):
     chain_limit: int
     before_call: BeforeCall
     after_call: AfterCall
+    #: The daemon's MCP servers whose tools the model gets (their calls are approved with ``approve=``).
+    mcp_servers: Sequence[str]
 
 
 class ReplyKwargs(TypedDict, total=False):
@@ -104,6 +112,7 @@ class ReplyKwargs(TypedDict, total=False):
     stream: bool
     model: str
     hide_reasoning: bool
+    mcp_servers: Sequence[str]  # not inherited: name them again for each reply that should have them
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,7 @@ def prompt_request(
     after_call: AfterCall | None = None,
     schema: Any = None,
     stream: bool = True,
+    mcp_servers: Sequence[str] | None = None,
     **option_keywords: Any,
 ) -> tuple[PromptParams, ToolSet | None]:
     """The params of a ``prompt``, and the toolbox that answers its ``tool/execute`` requests."""
@@ -169,6 +179,7 @@ def prompt_request(
         hide_reasoning=hide_reasoning,
         chain_limit=chain_limit,
         cwd=cwd,
+        mcp_servers=_list(mcp_servers),
     )
     return params, toolbox
 
@@ -326,6 +337,23 @@ def request_steps(request: ToolRequest, handler: ToolHandler | None) -> Steps:
 
 def execute_result(result: ToolResultPart) -> ToolExecuteResult:
     return ToolExecuteResult(output=result.output, exception=result.exception)
+
+
+def approve_result(verdict: Any) -> ToolApproveResult:
+    """What an ``approve`` callback returned, as the answer to ``tool/approve``."""
+    if isinstance(verdict, ToolApproveResult):
+        return verdict
+    if verdict is True:
+        return ToolApproveResult(decision="allow_once")
+    if verdict in ("allow_once", "allow_always", "deny"):
+        return ToolApproveResult(decision=verdict)
+    if verdict is False or verdict is None:
+        return ToolApproveResult(decision="deny")
+    raise TypeError(f"approve= returned {verdict!r}: expected 'allow_once', 'allow_always', 'deny' or a bool")
+
+
+def approve_failure(exc: BaseException) -> ToolApproveResult:
+    return ToolApproveResult(decision="deny", reason=f"approve= raised {exception_text(exc)}")
 
 
 def _messages(messages: Sequence[MessageLike] | None) -> list[Message] | None:
@@ -500,6 +528,7 @@ class BaseResponse(Generic[C]):
         hide_reasoning: bool = False,
         schema: Any = None,
         stream: bool = True,
+        mcp_servers: Sequence[str] | None = None,
         **option_keywords: Any,
     ) -> tuple[C, str, PromptParams | ReplyParams, ToolSet | None]:
         """The client, method, params and toolbox of a reply.
@@ -537,6 +566,7 @@ class BaseResponse(Generic[C]):
                 options=options,
                 model=model,
                 hide_reasoning=hide_reasoning,
+                mcp_servers=_list(mcp_servers),
             )
             return client, "reply", params, toolbox
         data = self._data
@@ -554,6 +584,7 @@ class BaseResponse(Generic[C]):
             chain_limit=chain_limit,
             options=options if options is not None else data.prompt.options,
             hide_reasoning=hide_reasoning,
+            mcp_servers=_list(mcp_servers),
         )
         return client, "prompt", params, toolbox
 

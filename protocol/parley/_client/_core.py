@@ -4,9 +4,10 @@ A client owns a transport. It hands every message body it receives to
 ``ClientCore.receive`` and sends what ``data_to_send`` returns; the core keeps
 everything else: request ids and their results, one ``ResponseStream`` per
 response holding its events in seq order, resubscribing after
-``response/lagged`` (or a gap), and the daemon's own requests (``tool/execute``):
-each is routed to the tools of the response it belongs to, or to the client's
-``tool_handler``, and handed to the IO layer to run.
+``response/lagged`` (or a gap), and the daemon's own requests: a ``tool/execute`` is
+routed to the tools of the response it belongs to, or to the client's ``tool_handler``;
+a ``tool/approve`` (may an MCP tool call run?) to the client's ``approve`` callback, and
+denied at once when it has none. Both are handed to the IO layer to run.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from .._types import (
     TextEvent,
     ToolCallArgsEvent,
     ToolCallNameEvent,
+    ToolApproveParams,
+    ToolApproveResult,
     ToolCallPart,
     ToolExecuteParams,
     ToolExecuteResult,
@@ -50,11 +53,16 @@ from .._types import (
 RequestId = int | str
 
 
+#: What the daemon is told when this client has no ``approve`` callback.
+NO_APPROVER = "this client was given no approve= callback, so nobody could be asked"
+
+
 class ToolRequest(NamedTuple):
-    """A ``tool/execute`` from the daemon, for the IO layer to run and ``answer``."""
+    """A ``tool/execute`` (or a ``tool/approve``: its params say which) from the daemon, for the IO
+    layer to run and ``answer``."""
 
     id: RequestId
-    params: ToolExecuteParams
+    params: ToolExecuteParams | ToolApproveParams
     #: The tools of the response it belongs to (a ``_base.ToolSet``); None: the client's ``tool_handler`` answers.
     toolbox: Any
 
@@ -157,6 +165,9 @@ class ClientCore:
         #: Whether a ``tool/execute`` for a response with no toolbox waits in ``tool_requests`` for the
         #: client's ``tool_handler``; when False it is answered -32601 here.
         self.handles_tools = False
+        #: Whether a ``tool/approve`` waits in ``tool_requests`` for the client's ``approve`` callback;
+        #: when False it is answered ``deny`` here.
+        self.approves = False
         #: The daemon's ``tool/execute`` requests, in order, for the IO layer to run and ``answer``.
         self.tool_requests: list[ToolRequest] = []
         #: Ids of requests handed out in ``tool_requests`` that the daemon cancelled (``$/cancelRequest``).
@@ -204,7 +215,7 @@ class ClientCore:
             del self._streams[response_id]
         return stream
 
-    def answer(self, request_id: RequestId, result: ToolExecuteResult | RequestError) -> None:
+    def answer(self, request_id: RequestId, result: ToolExecuteResult | ToolApproveResult | RequestError) -> None:
         """Answer one of the daemon's requests."""
         self._unanswered.discard(request_id)
         if isinstance(result, RequestError):
@@ -312,6 +323,8 @@ class ClientCore:
             resubscribed.resyncing = False
 
     def _receive_request(self, request_id: RequestId, method: str, raw: msgspec.Raw) -> None:
+        if method == "tool/approve":
+            return self._receive_approve(request_id, raw)
         if method != "tool/execute" or not (self.handles_tools or self._toolboxes):
             return self.answer(request_id, MethodNotFound(f"this client does not handle {method}"))
         try:
@@ -324,6 +337,16 @@ class ClientCore:
         self._unanswered.add(request_id)
         self.tool_requests.append(ToolRequest(request_id, params, toolbox))
 
+    def _receive_approve(self, request_id: RequestId, raw: msgspec.Raw) -> None:
+        if not self.approves:
+            return self.answer(request_id, ToolApproveResult(decision="deny", reason=NO_APPROVER))
+        try:
+            params = msgspec.json.decode(raw, type=ToolApproveParams)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return self.answer(request_id, InvalidParams(f"invalid tool/approve params: {exc}"))
+        self._unanswered.add(request_id)
+        self.tool_requests.append(ToolRequest(request_id, params, None))
+
     def _receive_cancel(self, raw: msgspec.Raw) -> None:
         """The daemon gave up on one of its requests: drop it if it has not started, else tell the IO layer."""
         try:
@@ -335,7 +358,7 @@ class ClientCore:
         queued = next((r for r in self.tool_requests if r.id == request_id), None)
         if queued is not None:
             self.tool_requests.remove(queued)
-            self.answer(request_id, RequestCancelled("the daemon cancelled this tool call"))
+            self.answer(request_id, RequestCancelled("the daemon cancelled this request"))
         else:
             self.tool_cancels.append(request_id)
 

@@ -25,6 +25,7 @@ from .._types import (
     ConversationsListParams,
     ConversationSummary,
     DaemonStatus,
+    McpListResult,
     Message,
     ModelInfo,
     NoParams,
@@ -32,6 +33,7 @@ from .._types import (
     ServerCapabilities,
     ServerInfo,
     TextEvent,
+    ToolApproveParams,
     ToolCallPart,
     ToolResultPart,
     Usage,
@@ -39,11 +41,14 @@ from .._types import (
 from ._base import (
     CHAIN_LIMIT,
     AfterCall,
+    Approve,
     BaseModel,
     BaseResponse,
     BeforeCall,
     ToolSet,
     ToolHandler,
+    approve_failure,
+    approve_result,
     execute_result,
     prompt_request,
     request_steps,
@@ -63,12 +68,15 @@ def connect(
     token: str | None = None,
     autostart: bool = True,
     client_name: str = "parley-python",
+    approve: Approve | None = None,
 ) -> Client:
     """Connect to the daemon, starting it if nothing listens on its socket.
 
     ``url`` is ``None`` (the daemon's own unix socket), ``unix:///path``,
     ``tcp://host:port`` or ``ws://host:port``; TCP and WebSocket need the
     daemon's token, read from beside its socket unless ``token`` is given.
+    ``approve``: asked before each MCP tool call of this client's prompts
+    (``mcp_servers=``) runs (see ``Client.approve``); without it every such call is denied.
     """
     target = parse_target(url)
     starter = Starter(target, autostart)
@@ -79,6 +87,7 @@ def connect(
         except OSError as exc:
             time.sleep(starter.retry_after(exc))
     client = Client(transport)
+    client.approve = approve
     try:
         result = check_initialized(client._call("initialize", initialize_params(target, token, client_name)))
     except BaseException:
@@ -98,6 +107,7 @@ class Client:
         self._transport = transport
         self._core = ClientCore()
         self._tool_handler: ToolHandler | None = None
+        self._approve: Approve | None = None
 
     # ---- the API ------------------------------------------------------------------
 
@@ -139,6 +149,10 @@ class Client:
     def status(self) -> DaemonStatus:
         return self._call("daemon/status", NoParams())
 
+    def mcp_servers(self) -> McpListResult:
+        """The daemon's MCP servers (mcp.json): their state and tools."""
+        return self._call("mcp/list", NoParams())
+
     @property
     def tool_handler(self) -> ToolHandler | None:
         """Called with ``ToolExecuteParams`` when the daemon asks this client to run a tool that is not
@@ -149,6 +163,18 @@ class Client:
     def tool_handler(self, handler: ToolHandler | None) -> None:
         self._tool_handler = handler
         self._core.handles_tools = handler is not None
+
+    @property
+    def approve(self) -> Approve | None:
+        """Called with ``ToolApproveParams`` when the daemon asks whether an MCP tool call of one of this
+        client's prompts may run: return ``"allow_once"``, ``"allow_always"`` or ``"deny"`` (or a bool).
+        It runs while a response is read, as tools do. None: every such call is denied."""
+        return self._approve
+
+    @approve.setter
+    def approve(self, approve: Approve | None) -> None:
+        self._approve = approve
+        self._core.approves = approve is not None
 
     def close(self) -> None:
         self._core.connection_lost(ConnectionClosed("the client was closed"))
@@ -217,10 +243,17 @@ class Client:
         requests = self._core.tool_requests
         while requests:
             request = requests.pop(0)
-            try:
-                answer = execute_result(run_steps(request_steps(request, self._tool_handler)))
-            except Exception as exc:  # a hook failed
-                answer = tool_failure(exc)
+            answer: Any
+            if isinstance(request.params, ToolApproveParams):
+                try:
+                    answer = approve_result(self._approve(request.params))  # type: ignore[misc]
+                except Exception as exc:
+                    answer = approve_failure(exc)
+            else:
+                try:
+                    answer = execute_result(run_steps(request_steps(request, self._tool_handler)))
+                except Exception as exc:  # a hook failed
+                    answer = tool_failure(exc)
             self._core.answer(request.id, answer)
             self._flush()
 

@@ -569,6 +569,9 @@ function M.send(chat)
   if config.options.hide_reasoning then
     params.hideReasoning = true
   end
+  if config.options.mcp_servers and #config.options.mcp_servers > 0 then
+    params.mcpServers = config.options.mcp_servers
+  end
   local method = "prompt"
   if chat.last_response_id then
     method = "reply"

@@ -231,6 +231,43 @@ local function on_ready(c, result)
   emit_state()
 end
 
+local APPROVE_CHOICES = { "Allow once", "Allow always", "Deny" }
+local APPROVE_DECISIONS = { "allow_once", "allow_always", "deny" }
+
+--- `tool/approve`: may the daemon run this MCP tool call? Asks with `vim.ui.select`. rpc runs a
+--- server request in a coroutine, so an asynchronous picker is waited for; no choice is a deny.
+---@param params table ToolApproveParams
+---@return table ToolApproveResult
+function M.approve(params)
+  local hints = {}
+  for key, value in pairs(params.annotations or {}) do
+    if value == true then
+      hints[#hints + 1] = key
+    end
+  end
+  table.sort(hints)
+  local args = params.arguments or {}
+  local prompt = ("parley: run MCP tool %s: %s(%s)%s?"):format(
+    tostring(params.server),
+    tostring(params.name),
+    next(args) == nil and "{}" or vim.json.encode(args),
+    #hints > 0 and (" [" .. table.concat(hints, ", ") .. "]") or ""
+  )
+  local co, picked, done = coroutine.running(), nil, false
+  vim.ui.select(APPROVE_CHOICES, { prompt = prompt, kind = "parley.tool_approve" }, function(_, index)
+    picked, done = index, true
+    if co and coroutine.status(co) == "suspended" then
+      vim.schedule(function()
+        coroutine.resume(co)
+      end)
+    end
+  end)
+  if not done and co then
+    coroutine.yield()
+  end
+  return { decision = APPROVE_DECISIONS[picked] or "deny" }
+end
+
 local function open()
   local opts = config.options
   ---@type parley.Conn
@@ -245,7 +282,10 @@ local function open()
         on_notification(c, method, params)
       end
     end,
-    server_request = function(method)
+    server_request = function(method, params)
+      if method == "tool/approve" and type(params) == "table" then
+        return M.approve(params)
+      end
       return nil, vim.lsp.rpc.rpc_response_error(-32601, "parley.nvim does not handle " .. tostring(method))
     end,
     on_exit = function()

@@ -18,6 +18,9 @@ M.defaults = {
   system = nil,
   --- Do not stream the model's reasoning (it is still stored by the daemon).
   hide_reasoning = false,
+  --- The daemon's MCP servers (its mcp.json) whose tools every prompt offers, e.g. `{ "time" }`;
+  --- each call is asked first (allow once / always / deny, with `vim.ui.select`).
+  mcp_servers = nil,
   --- Close the fold of each reasoning block once the answer moves past it.
   fold_reasoning = false,
   --- Where `:Parley` opens a chat buffer that is not visible: "vsplit", "split", "tab" or "current".

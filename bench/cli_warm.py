@@ -29,7 +29,8 @@ from pathlib import Path
 import parley
 
 
-def _start_daemon(home: Path) -> subprocess.Popen[bytes]:
+def start_daemon(home: Path) -> subprocess.Popen[bytes]:
+    """``parley serve`` on ``PARLEY_HOME=home`` (set by the caller), once it answers."""
     (home / "config").mkdir(mode=0o700, parents=True)
     log = open(home / "daemon.log", "wb")  # noqa: SIM115 - open while the daemon runs
     daemon = subprocess.Popen([sys.executable, "-m", "parleyd", "serve"], stderr=log)
@@ -68,7 +69,7 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="parley-bench-cli-"))
     os.environ["PARLEY_HOME"] = str(home)
-    daemon = _start_daemon(home)
+    daemon = start_daemon(home)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     try:
         times: dict[str, list[float]] = {name: [] for name in commands}

@@ -34,6 +34,7 @@ from ._assembly import Assembler
 from ._clock import new_id, now
 from ._config import DaemonConfig
 from ._connection import Connection, create_connection
+from ._group_commit import GroupCommit
 from ._live import INTERRUPTED, LiveResponse, Subscriber
 from ._mcp import McpHub, McpTools
 from ._models import Model, ModelRegistry, ModelRequest
@@ -52,6 +53,7 @@ class Daemon:
     def __init__(self, config: DaemonConfig, store: Store, catalog: Catalog) -> None:
         self.config = config
         self.store = store
+        self.group_commit = GroupCommit(store)
         self._catalog = catalog
         self._models: ModelRegistry | None = None
         self._config_stamp: tuple[tuple[float, int] | None, int] | None = None
@@ -144,6 +146,7 @@ class Daemon:
             hide_reasoning=hide_reasoning,
             created_at=created_at,
             store=self.store,
+            group=self.group_commit,
             tools=chain,
         )
         self.store.start_response(
@@ -347,6 +350,7 @@ class Daemon:
             connection.transport.close()
         await self.mcp.aclose()
         await self._catalog.aclose()
+        self.group_commit.commit()
         self.store.close()
 
 

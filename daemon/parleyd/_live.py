@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import itertools
 import logging
 import time
@@ -36,13 +37,13 @@ from ._models import SCHEMA_MISMATCH, Model, ModelFailure, ModelRequest, answer_
 from ._tools import ToolChain, ToolClientGone
 
 if TYPE_CHECKING:
+    from ._group_commit import GroupCommit
     from ._store import Store
 
 log = logging.getLogger(__name__)
 
 _encode = msgspec.json.Encoder().encode
 _EVENT_MESSAGE = b'{"jsonrpc":"2.0","method":"response/event","params":%b}'
-FLUSH_INTERVAL = 0.05  # seconds between batched writes of the event log to the store
 _YIELD_EVERY = 256  # events a model may emit before the loop gets a turn
 
 INTERRUPTED = ErrorInfo(code="interrupted", message="the daemon stopped while the response was running")
@@ -73,6 +74,7 @@ class LiveResponse:
         hide_reasoning: bool,
         created_at: str,
         store: Store,
+        group: GroupCommit,
         tools: ToolChain | None = None,
     ) -> None:
         self.id = response_id
@@ -89,9 +91,9 @@ class LiveResponse:
         self.subscribers: set[Subscriber] = set()
         self.assembler = Assembler()
         self._store = store
+        self._group = group
         self._opening = opening(response_id)
         self._unstored: list[bytes] = []  # the bodies of the events not yet stored
-        self._flush_handle: asyncio.TimerHandle | None = None
         self._interrupting = False
         self._started = time.monotonic()
         self.task: asyncio.Task[None] | None = None
@@ -192,12 +194,11 @@ class LiveResponse:
             message = event_message(params)
             lagging = [conn for conn in self.subscribers if not conn.send_event(self.id, seq, message)]
             self.subscribers.difference_update(lagging)
-        if self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self.flush)
+        if len(self._unstored) == 1:
+            self._group.mark(self)
 
     def flush(self) -> None:
-        """Append the events not yet stored, as one batch of bodies."""
-        self._flush_handle = None
+        """Append the events not yet stored, as one batch of bodies (the group commit calls it)."""
         if self._unstored:
             self._store.append_events(self.id, len(self.log) - len(self._unstored) + 1, self._unstored)
             self._unstored = []
@@ -205,12 +206,10 @@ class LiveResponse:
     def _finish(self, done: str, status: str, reason: str) -> None:
         """Emit ``done`` with its status and finish reason, and store how the response ended."""
         self.emit(DoneEvent(status=done, finish_reason=reason))  # type: ignore[arg-type]
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-        self.flush()
         self.status = status  # type: ignore[assignment]
         self.finish_reason = reason
-        self._store.finish_response(
+        ending = functools.partial(
+            self._store.finish_response,
             self.id,
             status=status,
             output=self.assembler.messages(),
@@ -219,6 +218,7 @@ class LiveResponse:
             duration_ms=round((time.monotonic() - self._started) * 1000),
             finish_reason=reason,
         )
+        self._group.commit(ending)  # with its last events, and every other response's pending ones
 
     def record(self) -> ResponseRecord:
         """What has arrived so far."""

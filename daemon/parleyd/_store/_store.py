@@ -35,14 +35,15 @@ _MAX_TIPS = 900
 class Store:
     """Conversations, responses and the events of responses, in one SQLite file.
 
-    Every method runs in its own transaction. Messages are nodes of a graph
-    (see ``_graph``), referred to by the hash of the last message of a chain:
-    its tip.
+    Every method runs in its own transaction, or in the one of ``batch``.
+    Messages are nodes of a graph (see ``_graph``), referred to by the hash of
+    the last message of a chain: its tip.
     """
 
     def __init__(self, path: pathlib.Path) -> None:
         self._conn = connect(path)
         self._checkpointer = Checkpointer(path)
+        self._batching = False
 
     def close(self) -> None:
         self._checkpointer.stop()
@@ -50,6 +51,9 @@ class Store:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        if self._batching:  # inside batch(): its transaction
+            yield self._conn
+            return
         # IMMEDIATE takes the write lock up front: a writer in another process
         # is waited for with the busy timeout, where a deferred transaction
         # that read first would fail at once when it tried to write.
@@ -61,6 +65,28 @@ class Store:
             raise
         self._conn.execute("COMMIT")
         self._checkpointer.poke()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for every write inside it (the daemon's group commit)."""
+        with self._write():
+            self._batching = True
+            try:
+                yield
+            finally:
+                self._batching = False
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside ``batch``: the writes inside it are undone alone if it raises."""
+        self._conn.execute("SAVEPOINT one_write")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK TO one_write")
+            self._conn.execute("RELEASE one_write")
+            raise
+        self._conn.execute("RELEASE one_write")
 
     # ---- message graph ---------------------------------------------------------
 

@@ -37,6 +37,8 @@ from acp.schema import (  # noqa: E402
 
 import parley  # noqa: E402
 from conftest import DaemonProcess, openai_endpoint_daemon  # noqa: E402
+from mcp_support import call, rounds, time_server  # noqa: E402
+from mcp_support import start_daemon as start_mcp_daemon  # noqa: E402
 from replay_server import ReplayServer, Reply, openai_text  # noqa: E402
 from rpc import echo_script  # noqa: E402
 
@@ -588,7 +590,7 @@ async def test_unknown_sessions_and_bad_params(daemon):
         assert missing.value.code == -32601
         # MCP servers are checked, accepted, and (for now) said to be ignored
         await agent.request("session/new", {"cwd": "/tmp", "mcpServers": [{"name": "fs", "command": "/bin/true", "args": [], "env": []}]})
-        await agent.until(lambda: any("MCP servers are not run" in line for line in agent.stderr))
+        await agent.until(lambda: any("MCP servers from the editor are not run" in line for line in agent.stderr))
 
 
 async def test_a_1mb_line_survives(daemon):
@@ -667,3 +669,37 @@ async def test_a_session_keeps_the_conversations_options_until_one_is_set(tmp_pa
         finally:
             daemon.stop()
 
+
+
+async def test_the_daemons_mcp_tools_are_asked_for_in_the_session(tmp_path):
+    """`parley acp --mcp time`: the daemon runs mcp-server-time's tool, and its tool/approve
+    becomes session/request_permission; "always" holds for the session, and is not stored."""
+    daemon = start_mcp_daemon(tmp_path / "home", {"time": time_server()})
+    try:
+        client = EditorClient()
+        async with acp_agent(daemon, "--mcp", "time", client=client) as agent:
+            session_id = await agent.new()
+            script = rounds(call("time__get_current_time", "c1", {"timezone": "Europe/Paris"}))
+            client.choice = "allow_always"
+            assert await agent.prompt(session_id, text_block(script)) == "end_turn"
+            [(asked, _)] = client.permissions
+            assert asked.title == "time: get_current_time" and asked.raw_input == {"timezone": "Europe/Paris"}
+            updates = agent.updates(session_id)
+            [done] = [u for u in updates if u["sessionUpdate"] == "tool_call_update" and u.get("status") == "completed"]
+            assert "Europe/Paris" in json.dumps(done["rawOutput"])
+            assert [u.get("status") for u in updates if u["sessionUpdate"].startswith("tool_call")][-2:] == ["in_progress", "completed"]
+
+            again = rounds(call("time__get_current_time", "c2", {"timezone": "UTC"}))
+            assert await agent.prompt(session_id, text_block(again)) == "end_turn"
+            assert len(client.permissions) == 1  # allowed always, in this session
+
+        client = EditorClient()
+        client.choice = "reject_once"
+        async with acp_agent(daemon, "--mcp", "time", client=client) as agent:
+            session_id = await agent.new()
+            assert await agent.prompt(session_id, text_block(again)) == "end_turn"
+            assert len(client.permissions) == 1, "a new session asks again: the daemon stored no approval"
+            [failed] = [u for u in agent.updates(session_id) if u["sessionUpdate"] == "tool_call_update" and u.get("status") == "failed"]
+            assert "rejected" in json.dumps(failed)
+    finally:
+        daemon.stop()

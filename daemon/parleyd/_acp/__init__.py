@@ -60,7 +60,10 @@ blobs as attachments.
 Tools (``_tools``): when the client offers ``fs``, the model gets
 ``read_text_file``/``write_text_file``, which run through the client after
 ``session/request_permission`` (allow once / allow always in this session /
-reject). ``mcpServers`` are validated, logged, and not run yet.
+reject). ``parley acp --mcp NAME`` gives every prompt the tools of the daemon's MCP server NAME
+(from its mcp.json): the daemon runs them, and asks here first (``tool/approve``), which
+becomes the same ``session/request_permission``. The ``mcpServers`` an editor passes in
+``session/new``/``load`` are validated and logged, not run: the daemon runs the user's own.
 """
 
 from __future__ import annotations
@@ -71,10 +74,12 @@ from ._wire import Peer
 __all__ = ["serve"]
 
 
-async def serve(read_fd: int, write_fd: int, *, url: str | None = None, chain_limit: int = 10, offer_tools: bool = True) -> None:
+async def serve(
+    read_fd: int, write_fd: int, *, url: str | None = None, chain_limit: int = 10, offer_tools: bool = True, mcp_servers: list[str] | None = None
+) -> None:
     """Serve one ACP client on these file descriptors until it closes its end."""
     peer = Peer(read_fd, write_fd)
-    agent = Agent(peer, url=url, chain_limit=chain_limit, offer_tools=offer_tools)
+    agent = Agent(peer, url=url, chain_limit=chain_limit, offer_tools=offer_tools, mcp_servers=mcp_servers)
     try:
         await peer.run(agent)
     finally:

@@ -13,7 +13,7 @@ import msgspec
 
 from parley import __version__
 from parley._errors import ConnectionClosed, ParleyError, RequestError, UnknownConversation
-from parley._types import ModelInfo, ToolExecuteParams, ToolExecuteResult
+from parley._types import ModelInfo, ToolApproveParams, ToolApproveResult, ToolExecuteParams, ToolExecuteResult
 
 from . import _history
 from ._config import SessionConfig
@@ -69,7 +69,7 @@ def _absolute(cwd: str) -> str:
 
 
 def _check_mcp_servers(method: str, servers: list[dict[str, Any]]) -> None:
-    """Validated, then ignored: running them is for a later version."""
+    """Validated, then ignored: the daemon runs the user's own MCP servers (`parley acp --mcp NAME`)."""
     for index, server in enumerate(servers):
         kind = server.get("type", "stdio")
         if kind not in ("stdio", "http", "sse"):
@@ -81,15 +81,18 @@ def _check_mcp_servers(method: str, servers: list[dict[str, Any]]) -> None:
             raise invalid_params(f"invalid params for {method}: {exc} - at `params.mcpServers[{index}]`") from exc
     if servers:
         names = ", ".join(repr(s.get("name")) for s in servers)
-        log.info("%s: MCP servers are not run yet; ignoring %s", method, names)
+        log.info("%s: MCP servers from the editor are not run (the daemon runs those of its mcp.json: parley acp --mcp NAME); ignoring %s", method, names)
 
 
 class Agent:
-    def __init__(self, peer: Peer, *, url: str | None = None, chain_limit: int = 10, offer_tools: bool = True) -> None:
+    def __init__(
+        self, peer: Peer, *, url: str | None = None, chain_limit: int = 10, offer_tools: bool = True, mcp_servers: list[str] | None = None
+    ) -> None:
         self.peer = peer
-        self.link = Link(self._execute_tool, url)
+        self.link = Link(self._execute_tool, self._approve_tool, url)
         self.chain_limit = chain_limit
         self.offer_tools = offer_tools
+        self.mcp_servers = mcp_servers or []  # the daemon's MCP servers whose tools every prompt gets
         self.capabilities = ClientCapabilities()
         self.tools = FsTools(peer, self.capabilities)
         self.sessions: dict[str, Session] = {}
@@ -312,12 +315,24 @@ class Agent:
 
     async def _execute_tool(self, params: ToolExecuteParams) -> ToolExecuteResult:
         """The daemon's ``tool/execute``, for the session whose turn made the call."""
-        future = self._owners.setdefault(params.response_id, asyncio.get_running_loop().create_future())
-        try:
-            session = await asyncio.wait_for(asyncio.shield(future), 10)
-        except asyncio.TimeoutError:
+        session = await self._owner(params.response_id)
+        if session is None:
             return ToolExecuteResult(output="", exception="no ACP session runs this response")
         return await session.execute_tool(params)
+
+    async def _approve_tool(self, params: ToolApproveParams) -> ToolApproveResult:
+        """The daemon's ``tool/approve`` (an MCP tool call), for the session whose turn made it."""
+        session = await self._owner(params.response_id)
+        if session is None:
+            return ToolApproveResult(decision="deny", reason="no ACP session runs this response")
+        return await session.approve_tool(params)
+
+    async def _owner(self, response_id: str) -> Session | None:
+        future = self._owners.setdefault(response_id, asyncio.get_running_loop().create_future())
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), 10)
+        except asyncio.TimeoutError:
+            return None
 
     async def close(self) -> None:
         for session in list(self.sessions.values()):

@@ -23,6 +23,8 @@ from parley._types import (
     ModelInfo,
     ResponseRecord,
     StartedResult,
+    ToolApproveParams,
+    ToolApproveResult,
     ToolExecuteParams,
     ToolExecuteResult,
 )
@@ -30,13 +32,15 @@ from parley._types import (
 log = logging.getLogger("parley.acp")
 
 ToolHandler = Callable[[ToolExecuteParams], Awaitable[ToolExecuteResult]]
+ApproveHandler = Callable[[ToolApproveParams], Awaitable[ToolApproveResult]]
 
 
 class Link:
     """Connects on first use (starting the daemon if none runs), and again after the connection ends."""
 
-    def __init__(self, tool_handler: ToolHandler, url: str | None = None) -> None:
+    def __init__(self, tool_handler: ToolHandler, approve: ApproveHandler, url: str | None = None) -> None:
         self._tool_handler = tool_handler
+        self._approve = approve
         self._url = url
         self._client: AsyncClient | None = None
         self._connecting: asyncio.Lock = asyncio.Lock()
@@ -46,6 +50,7 @@ class Link:
             if self._client is None or self._client._core.closed is not None:
                 self._client = await parley.connect_async(self._url, client_name="parley-acp")
                 self._client.tool_handler = self._tool_handler
+                self._client.approve = self._approve
                 log.info("connected to parleyd %s", self._client.server_info.version)
             return self._client
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from parley._client._core import ResponseStream
 from parley._errors import ConnectionClosed
-from parley._types import Message, ToolExecuteParams, ToolExecuteResult
+from parley._types import Message, ToolApproveParams, ToolApproveResult, ToolExecuteParams, ToolExecuteResult
 
 from ._config import SessionConfig
 from ._prompt_content import user_parts
@@ -36,6 +36,7 @@ from ._types import (
     SessionInfoUpdate,
     SessionNotification,
     StopReason,
+    ToolCallLocation,
     ToolCallProgress,
 )
 from ._wire import INTERNAL_ERROR, INVALID_REQUEST, AcpError
@@ -129,7 +130,9 @@ class Session:
             }
             tools = agent.tool_specs(self.config.info)
             params["tools"] = tools
-            if tools:
+            if agent.mcp_servers:
+                params["mcpServers"] = agent.mcp_servers
+            if tools or agent.mcp_servers:
                 params["chainLimit"] = agent.chain_limit
             started, stream = await agent.link.start("prompt", params)
         response_id = started.response_id
@@ -214,26 +217,9 @@ class Session:
         if not tools.offers(params.name):
             return ToolExecuteResult(output="", exception=f"no tool named {params.name!r} is offered in this session")
         locations = tools.locations(self.cwd, params.arguments)
-        if params.name not in self.allowed:
-            request = RequestPermissionRequest(
-                session_id=self.id,
-                tool_call=PermissionToolCall(
-                    tool_call_id=call.acp_id,
-                    title=call.name or params.name,
-                    kind=tool_kind(params.name),
-                    status="pending",
-                    locations=locations,
-                    raw_input=params.arguments,
-                ),
-                options=_PERMISSIONS,
-            )
-            answer = await self.agent.peer.request("session/request_permission", request, _decode_permission)
-            outcome = answer.outcome
-            if outcome.outcome != "selected" or outcome.option_id not in ("allow_once", "allow_always"):
-                why = "the turn was cancelled" if outcome.outcome == "cancelled" else "the user rejected this tool call"
-                return ToolExecuteResult(output="", exception=why)
-            if outcome.option_id == "allow_always":
-                self.allowed.add(params.name)
+        refused = await self._ask(call.acp_id, call.name or params.name, params.name, params.arguments, locations)
+        if refused is not None:
+            return ToolExecuteResult(output="", exception=refused)
         self.send(ToolCallProgress(tool_call_id=call.acp_id, status="in_progress", locations=locations))
         try:
             output, diffs = await tools.run(self.id, self.cwd, params.name, params.arguments)
@@ -241,6 +227,44 @@ class Session:
             return ToolExecuteResult(output="", exception=str(exc))
         call.extra = list(diffs)
         return ToolExecuteResult(output=output)
+
+    async def approve_tool(self, params: ToolApproveParams) -> ToolApproveResult:
+        """The daemon's ``tool/approve`` for an MCP tool it runs itself: the user is asked as for
+        the editor's files. "Always" holds for this session only, as ACP's option says: the
+        daemon is told ``allow_once``, and stores nothing."""
+        streaming = self.streaming
+        if streaming is None or streaming.live.response_id != params.response_id:
+            return ToolApproveResult(decision="deny", reason="the turn that made this call has ended")
+        streaming.pump(self)
+        call, updates = streaming.live.call(params.tool_call_id, params.tool)
+        for update in updates:
+            self.send(update)
+        title = (params.annotations or {}).get("title") or f"{params.server}: {params.name}"
+        refused = await self._ask(call.acp_id, title, params.tool, params.arguments, None)
+        if refused is not None:
+            return ToolApproveResult(decision="deny", reason=refused)
+        self.send(ToolCallProgress(tool_call_id=call.acp_id, status="in_progress"))
+        return ToolApproveResult(decision="allow_once")
+
+    async def _ask(self, acp_id: str, title: str, name: str, arguments: dict[str, Any], locations: list[ToolCallLocation] | None) -> str | None:
+        """``session/request_permission`` unless the user allowed ``name`` always in this session;
+        None when allowed, else why not (for the model)."""
+        if name in self.allowed:
+            return None
+        request = RequestPermissionRequest(
+            session_id=self.id,
+            tool_call=PermissionToolCall(
+                tool_call_id=acp_id, title=title, kind=tool_kind(name), status="pending", locations=locations, raw_input=arguments
+            ),
+            options=_PERMISSIONS,
+        )
+        answer = await self.agent.peer.request("session/request_permission", request, _decode_permission)
+        outcome = answer.outcome
+        if outcome.outcome != "selected" or outcome.option_id not in ("allow_once", "allow_always"):
+            return "the turn was cancelled" if outcome.outcome == "cancelled" else "the user rejected this tool call"
+        if outcome.option_id == "allow_always":
+            self.allowed.add(name)
+        return None
 
     # ---- following a response started elsewhere -----------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = Path(__file__).resolve().parent / "llm_plugins"
@@ -40,3 +41,12 @@ def llm_parley_site(site: Path) -> list[Path]:
 
 def pythonpath(*entries: Path) -> str:
     return os.pathsep.join([*map(str, entries), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
+
+
+def use_llm(monkeypatch: Any, user_dir: Path, site: list[Path]) -> None:
+    """This test's own llm: its user dir, the plugins of ``site`` found by entry point (and by
+    every process the test starts), and the daemon's llm plugin models switched on."""
+    monkeypatch.setenv("LLM_USER_PATH", str(user_dir))
+    monkeypatch.setenv("PYTHONPATH", pythonpath(*site))
+    monkeypatch.delenv("LLM_LOAD_PLUGINS", raising=False)
+    monkeypatch.setenv("PARLEY_LLM_PLUGINS", "1")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DaemonProcess, missing
-from llm_site import llm_parley_site, pythonpath
+from llm_site import llm_parley_site, use_llm
 from test_llm_plugins import served
 
 pytestmark = pytest.mark.timeout(180)
@@ -31,10 +31,7 @@ SCRIPT = {"events": [{"type": "tool_call_name", "chunk": "add", "toolCallId": "c
 
 @pytest.fixture
 def daemon(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLM_USER_PATH", str(tmp_path / "llm"))
-    monkeypatch.setenv("PYTHONPATH", pythonpath(*llm_parley_site(tmp_path / "site")))
-    monkeypatch.delenv("LLM_LOAD_PLUGINS", raising=False)
-    monkeypatch.setenv("PARLEY_LLM_PLUGINS", "1")
+    use_llm(monkeypatch, tmp_path / "llm", llm_parley_site(tmp_path / "site"))
     home = tmp_path / "home"
     home.mkdir()
     proc = DaemonProcess(home)

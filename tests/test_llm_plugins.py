@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DaemonProcess, missing
-from llm_site import pythonpath, raiser_site
+from llm_site import raiser_site, use_llm
 from test_local_worker import gone
 
 pytestmark = pytest.mark.timeout(180)
@@ -37,21 +37,14 @@ TOOL = {"name": "add", "description": "Add two numbers", "inputSchema": {"type":
 @pytest.fixture
 def llm_env(tmp_path, monkeypatch):
     """llm's user dir of the test's own, and the raiser plugin installed."""
-    monkeypatch.setenv("LLM_USER_PATH", str(tmp_path / "llm"))
-    monkeypatch.setenv("PYTHONPATH", pythonpath(*raiser_site(tmp_path / "site")))
-    monkeypatch.delenv("LLM_LOAD_PLUGINS", raising=False)
-    monkeypatch.setenv("PARLEY_LLM_PLUGINS", "1")
+    use_llm(monkeypatch, tmp_path / "llm", raiser_site(tmp_path / "site"))
     return os.environ
 
 
 @pytest.fixture
-def daemon(tmp_path, llm_env):
-    home = tmp_path / "home"
-    home.mkdir()
-    proc = DaemonProcess(home)
-    proc.start()
-    yield proc
-    proc.stop()
+def daemon(llm_env, daemon):
+    """conftest's, started once llm_env is in place."""
+    return daemon
 
 
 async def served(conn, *ids: str, timeout: float = 60) -> dict[str, dict]:

@@ -41,7 +41,7 @@ from ._models import Model, ModelRegistry, ModelRequest
 from ._models._catalog import Catalog
 from ._store import Store
 from ._tools import ToolChain
-from ._userconfig import ConfigError, UserConfig
+from ._userconfig import ConfigError, UserConfig, file_stamp
 from ._userconfig import load as load_config
 from ._transports import Transport
 
@@ -68,7 +68,7 @@ class Daemon:
     @property
     def models(self) -> ModelRegistry:
         """The models, rebuilt when config.toml or a provider's model list changed since they were built."""
-        stamp = (_stamp(self.config.user_config), self._catalog.version)
+        stamp = (file_stamp(self.config.user_config), self._catalog.version)
         if self._models is None or stamp != self._config_stamp:
             try:
                 self._models = self._catalog.registry(load_config(self.config.user_config))
@@ -352,14 +352,6 @@ class Daemon:
         await self._catalog.aclose()
         self.group_commit.commit()
         self.store.close()
-
-
-def _stamp(path: Path) -> tuple[float, int] | None:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_mtime, stat.st_size
 
 
 def _user_turn(prompt: str | None, attachments: list[Attachment] | None) -> list[Message]:

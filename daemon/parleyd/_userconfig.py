@@ -124,3 +124,12 @@ def _write_checked(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+def file_stamp(path: Path) -> tuple[float, int] | None:
+    """A config file's modification time and size (None: there is none): a change means re-read it."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime, stat.st_size

@@ -17,6 +17,7 @@ from pathlib import Path
 from parley._errors import InvalidParams
 from parley._types_mcp import McpListResult, McpServerStatus, McpToolInfo
 
+from .._userconfig import file_stamp
 from ._approval import ApprovalStore
 from ._config import McpConfigError, ServerConfig, load
 from ._server import ServerOwner
@@ -52,7 +53,7 @@ class McpHub:
     async def refresh(self) -> None:
         """Apply mcp.json if it changed since it was last read."""
         async with self._lock:
-            stamp = _stamp(self.config_path)
+            stamp = file_stamp(self.config_path)
             if stamp == self._stamp:
                 return
             self._stamp = stamp
@@ -113,11 +114,3 @@ class McpHub:
                 await self._watcher
         owners, self.servers = list(self.servers.values()), {}
         await asyncio.gather(*(o.stop() for o in owners))
-
-
-def _stamp(path: Path) -> tuple[float, int] | None:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_mtime, stat.st_size

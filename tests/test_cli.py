@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from rpc import echo_script
 
@@ -98,3 +100,22 @@ def test_an_echo_the_daemon_fell_back_to_is_never_taken_for_an_answer():
     assert echo_note("echo", [info("echo", "builtin")], "echo") is None, "chosen in config.toml: no note"
     assert echo_note("smollm2", [info("echo", "builtin"), info("smollm2", "local")], None) is None
 
+
+
+def test_the_daemon_it_starts_is_not_shadowed_by_a_folder_named_parley(tmp_path):
+    """The CLI started from a project that has a folder named `parley`: the daemon it starts runs
+    in its runtime dir, so `python -m parleyd` does not import that folder as the package. As
+    a user runs it: the installed command, no PYTHONPATH."""
+    project = tmp_path / "project"
+    (project / "parley").mkdir(parents=True)
+    (project / "parleyd").mkdir()
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "config.toml").write_text('default_model = "echo"\n')
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PARLEY_HOME": str(home)}
+    command = str(Path(sys.executable).with_name("parley"))
+    try:
+        out = subprocess.run([command, "prompt", "still here"], cwd=project, env=env, capture_output=True, text=True, timeout=60)
+        assert (out.returncode, out.stdout) == (0, "still here\n"), out.stderr
+    finally:
+        subprocess.run([command, "stop"], env=env, capture_output=True, timeout=30)

@@ -142,6 +142,9 @@ class Starter:
             try:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "parleyd", "serve"],
+                    # not the client's folder: `-m` puts it first on sys.path, where a folder
+                    # named parley would shadow the package, and a daemon should hold no cwd
+                    cwd=self._log.parent,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=log,

@@ -30,6 +30,8 @@ import {
   type ResponseEvent,
   type ResponseRecord,
   type ResultOf,
+  type ToolApproveParams,
+  type ToolApproveResult,
 } from './protocol';
 
 export type ConnectionState =
@@ -127,6 +129,8 @@ export class ParleyClient {
   private readonly lostEmitter = new Emitter<{ responseId: string; error: ParleyError }>();
   private readonly connectedEmitter = new Emitter<InitializeResult>();
   private waiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  /** Answers the daemon's `tool/approve` (an MCP tool call of a prompt of ours); none: every call is denied. */
+  approve: ((params: ToolApproveParams) => Promise<ToolApproveResult>) | undefined;
 
   constructor(options: ClientOptions) {
     this.opts = {
@@ -387,6 +391,9 @@ export class ParleyClient {
     conn.onNotification('response/lagged', (params: LaggedParams) => {
       if (generation === this.generation && this.followed.has(params.responseId)) this.resubscribe(params.responseId, 'lagged');
     });
+    conn.onRequest('tool/approve', (params: ToolApproveParams): Promise<ToolApproveResult> | ToolApproveResult =>
+      this.approve ? this.approve(params) : { decision: 'deny', reason: 'this client has no way to ask the user' },
+    );
     conn.onClose(() => this.lost(generation, 'the connection closed'));
     conn.onError(([error]) => this.log.warn(`connection error: ${error?.message ?? error}`));
     proc.stdin?.on('error', () => {}); // EPIPE when the bridge dies: handled by 'exit'

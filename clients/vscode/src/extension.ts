@@ -6,6 +6,7 @@
  */
 
 import * as vscode from 'vscode';
+import { askApproval } from './approve';
 import { ChatViewProvider, VIEW_ID } from './chatView';
 import { ParleyClient, toParleyError, type ClientOptions, type ConnectionState, type Logger } from './client';
 import { isSafeExternalUrl, type WebviewMessage } from './messages';
@@ -45,6 +46,23 @@ function executable(): string {
   return vscode.workspace.getConfiguration('parley').get<string>('executable') || 'parley';
 }
 
+/**
+ * Opens the `parley.executable` setting where it applies. Its scope is machine-overridable,
+ * so a remote window (code-server, Remote - SSH, WSL…), where this extension runs on the
+ * remote side, lists it under its Remote tab only: the User tab would find no setting.
+ */
+async function openExecutableSetting(): Promise<void> {
+  if (vscode.env.remoteName) {
+    try {
+      await vscode.commands.executeCommand('workbench.action.openRemoteSettings', { query: 'parley.executable' });
+      return;
+    } catch {
+      // no such command here: the user's settings then
+    }
+  }
+  await vscode.commands.executeCommand('workbench.action.openSettings', 'parley.executable');
+}
+
 function makeLogger(channel: vscode.LogOutputChannel | undefined): Logger {
   return {
     info: (m) => channel?.info(m),
@@ -67,13 +85,18 @@ export function activateWith(context: vscode.ExtensionContext, deps: ExtensionDe
     logger: makeLogger(channel),
   };
   const client = deps.createClient ? deps.createClient(options) : new ParleyClient(options);
-  const session = new ChatSession(client, context.workspaceState);
+  channel?.info(`activated (parley.executable: ${options.executable}; trusted: ${vscode.workspace.isTrusted}; remote: ${vscode.env.remoteName ?? 'none'})`);
+  client.approve = (params) => askApproval(vscode.window, params);
+  const mcpServers = () => vscode.workspace.getConfiguration('parley').get<string[]>('mcpServers') ?? [];
+  const session = new ChatSession(client, context.workspaceState, { mcpServers });
 
   let restoring: Promise<void> | undefined;
   const ensureStarted = async (): Promise<void> => {
     const kind = client.state.kind;
-    if (kind === 'idle') client.start().catch(() => {});
-    else if (kind === 'missing' || kind === 'stopped') client.restart({ executable: executable() }).catch(() => {});
+    // The setting is read when connecting, not at activation: VS Code may deliver the
+    // user's settings to the extension host after activation (code-server does, on a
+    // fresh profile), and a change while idle restarts nothing.
+    if (kind === 'idle' || kind === 'missing' || kind === 'stopped') client.restart({ executable: executable() }).catch(() => {});
     await client.ready();
     // The first connection brings back what the panel showed before a reload.
     restoring ??= session.restore().catch((e) => channel?.warn(`restore: ${String(e)}`));
@@ -121,7 +144,7 @@ export function activateWith(context: vscode.ExtensionContext, deps: ExtensionDe
       showState(state);
       if (state.kind === 'missing') {
         void vscode.window.showErrorMessage(state.message, 'Open Settings', 'Retry').then((choice) => {
-          if (choice === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'parley.executable');
+          if (choice === 'Open Settings') void openExecutableSetting();
           if (choice === 'Retry') void vscode.commands.executeCommand(COMMANDS.reconnect);
         });
       }
@@ -298,7 +321,7 @@ export function activateWith(context: vscode.ExtensionContext, deps: ExtensionDe
         if (isSafeExternalUrl(message.url)) await vscode.env.openExternal(vscode.Uri.parse(message.url));
         return;
       case 'openSettings':
-        await vscode.commands.executeCommand('workbench.action.openSettings', 'parley.executable');
+        await openExecutableSetting();
         return;
       case 'reconnect':
         await vscode.commands.executeCommand(COMMANDS.reconnect);
@@ -326,7 +349,7 @@ export function activateWith(context: vscode.ExtensionContext, deps: ExtensionDe
       const state = client.state;
       if (state.kind === 'missing') {
         const choice = await vscode.window.showErrorMessage(state.message, 'Open Settings', 'Retry');
-        if (choice === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', 'parley.executable');
+        if (choice === 'Open Settings') await openExecutableSetting();
         if (choice === 'Retry') await vscode.commands.executeCommand(COMMANDS.reconnect);
         return;
       }
@@ -335,9 +358,9 @@ export function activateWith(context: vscode.ExtensionContext, deps: ExtensionDe
     }),
     vscode.commands.registerCommand(COMMANDS.showLog, () => channel?.show()),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('parley.executable') && client.state.kind !== 'idle') {
-        client.restart({ executable: executable() }).catch(() => {});
-      }
+      if (!e.affectsConfiguration('parley.executable')) return;
+      channel?.info(`parley.executable is now ${executable()}`);
+      if (client.state.kind !== 'idle') client.restart({ executable: executable() }).catch(() => {});
     }),
     { dispose: () => session.dispose() },
     { dispose: () => client.dispose() },

@@ -134,6 +134,25 @@ export interface PromptParams {
   options?: Record<string, unknown>;
   conversationId?: string;
   hideReasoning?: boolean;
+  /** The daemon's MCP servers whose tools the model gets; each call comes back as `tool/approve`. */
+  mcpServers?: string[];
+}
+
+/** `tool/approve` (daemon → client): may this MCP tool call run? (PROTOCOL.md 9.1) */
+export interface ToolApproveParams {
+  responseId: string;
+  toolCallId: string;
+  server: string;
+  name: string;
+  tool: string;
+  arguments: Record<string, unknown>;
+  annotations?: Record<string, unknown> | null;
+  description?: string | null;
+}
+
+export interface ToolApproveResult {
+  decision: 'allow_once' | 'allow_always' | 'deny';
+  reason?: string;
 }
 
 export interface StartedResult {

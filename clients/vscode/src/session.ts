@@ -48,6 +48,8 @@ interface StoredSnapshot extends SessionSnapshot {
 }
 
 export interface SessionOptions {
+  /** The daemon's MCP servers each prompt names (the `parley.mcpServers` setting). */
+  mcpServers?: () => string[];
   /** Delay before a changed snapshot is written. */
   saveDelayMs?: number;
 }
@@ -63,6 +65,7 @@ export class ChatSession {
   private readonly disposables: Array<{ dispose(): void }> = [];
   private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly saveDelayMs: number;
+  private readonly mcpServers: () => string[];
 
   constructor(
     readonly client: ParleyClient,
@@ -70,6 +73,7 @@ export class ChatSession {
     options: SessionOptions = {},
   ) {
     this.saveDelayMs = options.saveDelayMs ?? 250;
+    this.mcpServers = options.mcpServers ?? (() => []);
     this._model = store.get<string>(MODEL_KEY);
     this.disposables.push(
       client.onEvent((e) => this.onEvent(e)),
@@ -169,6 +173,7 @@ export class ChatSession {
         prompt: text,
         ...(this._model ? { model: this._model } : {}),
         ...(this.snapshot.conversationId ? { conversationId: this.snapshot.conversationId } : {}),
+        ...(this.mcpServers().length ? { mcpServers: this.mcpServers() } : {}),
       });
       if (!this.snapshot.conversationId) {
         this.snapshot.conversationId = started.conversationId;

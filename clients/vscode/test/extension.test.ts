@@ -441,3 +441,83 @@ describe('messages', () => {
     for (const type of all) expect(parseWebviewMessage({ type })).toEqual({ type });
   });
 });
+
+describe('tool/approve (an MCP tool call the daemon runs)', () => {
+  const params = {
+    responseId: 'resp_1',
+    toolCallId: 'c1',
+    server: 'fs',
+    name: 'write_file',
+    tool: 'fs__write_file',
+    arguments: { path: '/tmp/x', content: 'hi' },
+    annotations: { readOnlyHint: false, destructiveHint: true },
+    description: 'Write a file',
+  };
+  const windowAnswering = (answer: string | undefined) => {
+    const asked: unknown[][] = [];
+    return {
+      asked,
+      showWarningMessage: async (...args: unknown[]) => {
+        asked.push(args);
+        return answer;
+      },
+    };
+  };
+
+  it('shows the call with its three choices and answers with the one picked', async () => {
+    const { askApproval } = await import('../src/approve');
+    const window = windowAnswering('Allow always');
+    expect(await askApproval(window as never, params)).toEqual({ decision: 'allow_always' });
+    const [message, options, ...items] = window.asked[0];
+    expect(message).toBe('parley: run the MCP tool fs: write_file? [destructiveHint]');
+    expect(items).toEqual(['Allow once', 'Allow always', 'Deny']);
+    expect((options as { detail: string }).detail).toContain('"content": "hi"');
+    expect(await askApproval(windowAnswering('Allow once') as never, params)).toEqual({ decision: 'allow_once' });
+  });
+
+  it('a dismissed notification is a deny', async () => {
+    const { askApproval } = await import('../src/approve');
+    expect(await askApproval(windowAnswering(undefined) as never, params)).toEqual({ decision: 'deny' });
+  });
+});
+
+describe('in a real VS Code (what the code-server e2e suite found)', () => {
+  it('runs in Restricted Mode, where the workspace cannot choose the executable', () => {
+    // Without this VS Code disables the extension in a folder not yet trusted, silently.
+    expect(manifest.capabilities.untrustedWorkspaces).toMatchObject({ supported: 'limited', restrictedConfigurations: ['parley.executable', 'parley.mcpServers'] });
+    expect(manifest.capabilities.untrustedWorkspaces.description).toMatch(/parley\.executable/);
+    expect(manifest.capabilities.virtualWorkspaces).toEqual({ supported: true });
+  });
+
+  it('reads parley.executable when connecting, not at activation', async () => {
+    // VS Code may hand the extension host the user's settings after activation.
+    const getConfiguration = mocked(vscode.workspace).getConfiguration;
+    const original = getConfiguration.getMockImplementation();
+    let value = '';
+    getConfiguration.mockImplementation(() => ({ get: () => value }));
+    try {
+      activate();
+      expect(fake.options.executable).toBe('parley');
+      value = '/opt/parley/bin/parley';
+      resolveView().send({ type: 'ready' });
+      await flush();
+      expect(mocked(fake.restart)).toHaveBeenCalledWith({ executable: '/opt/parley/bin/parley' });
+    } finally {
+      getConfiguration.mockImplementation(original);
+    }
+  });
+
+  it('opens the setting in the Remote tab of a remote window (code-server, SSH), where a machine setting lives', async () => {
+    activate();
+    const view = resolveView();
+    env.remoteName = 'ssh-remote';
+    try {
+      view.send({ type: 'openSettings' });
+      await flush();
+      expect(commands.executeCommand).toHaveBeenCalledWith('workbench.action.openRemoteSettings', { query: 'parley.executable' });
+      expect(commands.executeCommand).not.toHaveBeenCalledWith('workbench.action.openSettings', 'parley.executable');
+    } finally {
+      delete env.remoteName;
+    }
+  });
+});

@@ -55,6 +55,8 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, t
 const dirty = new Set<string>();
 const rebuild = new Set<string>();
 let frame = 0;
+/** The next render ends scrolled to the bottom (a new turn, another conversation). */
+let scrollToEnd = false;
 
 function schedule(turnId: string, full = false): void {
   dirty.add(turnId);
@@ -64,7 +66,9 @@ function schedule(turnId: string, full = false): void {
 
 function flush(): void {
   frame = 0;
-  const stick = nearBottom();
+  // Streaming text follows only a reader at the bottom; what the user just sent always shows.
+  const stick = scrollToEnd || nearBottom();
+  scrollToEnd = false;
   for (const id of dirty) {
     const turn = state.turns.find((t) => t.id === id);
     if (turn) renderTurn(turn, rebuild.has(id));
@@ -424,6 +428,7 @@ function showNotice(level: 'info' | 'error', message: string): void {
 function onUpdate(u: ViewUpdate): void {
   switch (u.type) {
     case 'snapshot':
+      scrollToEnd = true;
       state.turns = u.snapshot.turns;
       state.models = u.models;
       state.model = u.model;
@@ -433,6 +438,7 @@ function onUpdate(u: ViewUpdate): void {
       renderAll();
       break;
     case 'turn':
+      scrollToEnd = true;
       state.turns.push(u.turn);
       schedule(u.turn.id, true);
       break;

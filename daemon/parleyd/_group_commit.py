@@ -54,7 +54,6 @@ class GroupCommit:
         with self._store.batch():
             for write in [r.flush for r in dirty] + list(writes):
                 try:
-                    with self._store.savepoint():
-                        write()
+                    write()  # a savepoint of the batch's transaction: undone alone if it raises
                 except Exception:
                     log.exception("a write to the store failed")

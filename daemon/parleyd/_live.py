@@ -218,7 +218,8 @@ class LiveResponse:
             duration_ms=round((time.monotonic() - self._started) * 1000),
             finish_reason=reason,
         )
-        self._group.commit(ending)  # with its last events, and every other response's pending ones
+        self._group.mark(self)  # its last events, even if an earlier flush of them failed
+        self._group.commit(ending)  # with every other response's pending events
 
     def record(self) -> ResponseRecord:
         """What has arrived so far."""

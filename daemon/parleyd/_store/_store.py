@@ -43,7 +43,6 @@ class Store:
     def __init__(self, path: pathlib.Path) -> None:
         self._conn = connect(path)
         self._checkpointer = Checkpointer(path)
-        self._batching = False
 
     def close(self) -> None:
         self._checkpointer.stop()
@@ -51,8 +50,8 @@ class Store:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        if self._batching:  # inside batch(): its transaction
-            yield self._conn
+        if self._conn.in_transaction:  # inside batch(): a savepoint of its transaction
+            yield from _savepoint(self._conn)
             return
         # IMMEDIATE takes the write lock up front: a writer in another process
         # is waited for with the busy timeout, where a deferred transaction
@@ -68,25 +67,10 @@ class Store:
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """One transaction for every write inside it (the daemon's group commit)."""
+        """One transaction for every write inside it (the daemon's group commit); each of those
+        is a savepoint, undone alone if it raises."""
         with self._write():
-            self._batching = True
-            try:
-                yield
-            finally:
-                self._batching = False
-
-    @contextlib.contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """Inside ``batch``: the writes inside it are undone alone if it raises."""
-        self._conn.execute("SAVEPOINT one_write")
-        try:
             yield
-        except BaseException:
-            self._conn.execute("ROLLBACK TO one_write")
-            self._conn.execute("RELEASE one_write")
-            raise
-        self._conn.execute("RELEASE one_write")
 
     # ---- message graph ---------------------------------------------------------
 
@@ -414,3 +398,14 @@ def _dump(value: object | None) -> bytes | None:
 
 def _load(data: bytes | None, into: type[_T]) -> _T | None:
     return None if data is None else msgspec.json.decode(data, type=into)
+
+
+def _savepoint(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("SAVEPOINT one_write")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK TO one_write")
+        conn.execute("RELEASE one_write")
+        raise
+    conn.execute("RELEASE one_write")

@@ -137,6 +137,17 @@ async def _stdio_connection(process: subprocess.Popen) -> RawConnection:
 
 
 @pytest.fixture
+def provider_free_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A daemon home with its config dir, and no provider key or base URL from this machine's
+    environment: the built-in OpenAI and Anthropic endpoints serve only what a test sets up."""
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True, mode=0o700)
+    return home
+
+
+@pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
     home = tmp_path / "home"
     home.mkdir()

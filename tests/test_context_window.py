@@ -19,12 +19,8 @@ KEY = "sk-test-0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    home = tmp_path / "home"
-    (home / "config").mkdir(parents=True, mode=0o700)
-    return home
+def home(provider_free_home):
+    return provider_free_home
 
 
 async def windows(daemon: DaemonProcess, until=lambda models: True, timeout: float = 10.0) -> dict[str, int | None]:

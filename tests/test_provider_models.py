@@ -25,13 +25,9 @@ OPENAI_CHAT = {"gpt-test-1", "gpt-4o-mini"}
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
-        monkeypatch.delenv(var, raising=False)
-    home = tmp_path / "home"
-    (home / "config").mkdir(parents=True, mode=0o700)
-    (home / "config" / "config.toml").write_text('default_model = "echo"\n')
-    return home
+def home(provider_free_home):
+    (provider_free_home / "config" / "config.toml").write_text('default_model = "echo"\n')
+    return provider_free_home
 
 
 def started(home) -> DaemonProcess:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -87,5 +88,23 @@ async def test_async_client(daemon, url):
         assert await again.text() == "four"
         conversations = await client.conversations(query="three")
         assert [c.id for c in conversations] == [response.conversation_id]
+    finally:
+        await client.close()
+
+
+async def test_async_client_takes_merged_deltas(daemon):
+    """A script whose event loop is busy reads late: the daemon merges text deltas (seq…seqEnd)
+    and the client takes each as the seqs it stands for, with no resubscribe for a gap."""
+    words = 150_000
+    client = await parley.connect_async(f"unix://{daemon.socket}")
+    try:
+        response = await (await client.get_model("echo")).prompt("word " * words)
+        time.sleep(3)  # the loop is busy: nothing is read while the daemon streams
+        events = [e async for e in response.astream_events()]
+        assert "".join(e.chunk for e in events if e.type == "text") == "word " * words
+        merged = [e for e in events if isinstance(e, parley.DeltaEvent) and e.seq_end is not None]
+        assert merged and len(events) < words
+        seqs = [seq for e in events for seq in range(e.seq, e.last_seq + 1)]
+        assert seqs == list(range(1, words + 3)) and events[-1].type == "done"
     finally:
         await client.close()

@@ -41,6 +41,7 @@ from parley._errors import (
 from parley._framing import FrameFault
 from parley._methods import CLIENT_NOTIFICATIONS, CLIENT_REQUESTS
 from parley._types import (
+    AnyEvent,
     CancelRequestParams,
     LaggedParams,
     ToolApproveParams,
@@ -49,6 +50,7 @@ from parley._types import (
     ToolExecuteResult,
 )
 
+from ._coalesce import HeldEvents
 from ._live import event_message
 from ._rejections import RejectionLog
 from ._tools import ToolClientGone
@@ -88,7 +90,10 @@ class Connection(JsonRPCProtocol):
         self.initialized = False
         self.client_name = "?"
         self.closed = False
+        self.event_ranges = True  # the client may get merged deltas (initialize's capabilities)
         self._catch_ups: dict[str, asyncio.Task[None]] = {}
+        self._held: dict[str, HeldEvents] = {}  # responseId → events held while this connection lags
+        self._release: asyncio.Task[None] | None = None
         self._tool_ids = itertools.count(1)
         self.number = next(_numbers)
         self._rejections = RejectionLog(lambda: f"connection {self.number} ({self.client_name})")
@@ -196,17 +201,48 @@ class Connection(JsonRPCProtocol):
             return
         if attrs.has(type(data)):
             data = _from_pygls(data)
+        if self._held:
+            self._send_held()
         self.transport.send(_encode(data))
 
     # ---- events ---------------------------------------------------------------
 
-    def send_event(self, response_id: str, seq: int, message: bytes) -> bool:
-        """Send one event; False when this connection lags and is unsubscribed."""
-        if self.transport.backlog() > self.daemon.config.max_backlog:
-            self.notify_lagged(response_id, seq - 1)
+    def send_event(self, response_id: str, seq: int, message: bytes, event: AnyEvent) -> bool:
+        """Send one event, or hold it while this connection lags (merging deltas, see
+        _coalesce); False when it is unsubscribed, with ``response/lagged``."""
+        held = self._held.get(response_id)
+        if held is None:
+            backlog = self.transport.backlog()
+            limit = self.daemon.config.max_backlog
+            if backlog <= limit >> 3 or (not self.event_ranges and backlog <= limit):
+                self.transport.send(message)
+                return True
+            if not self.event_ranges:
+                self.notify_lagged(response_id, seq - 1)
+                return False
+            held = self._held[response_id] = HeldEvents(seq)
+            if self._release is None:
+                self._release = asyncio.get_running_loop().create_task(self._release_when_drained())
+        held.add(event, message)
+        if held.size > self.daemon.config.max_backlog:
+            del self._held[response_id]
+            self.notify_lagged(response_id, held.first_seq - 1)
             return False
-        self.transport.send(message)
         return True
+
+    async def _release_when_drained(self) -> None:
+        try:
+            await self.transport.drained()
+        finally:
+            self._release = None
+        self._send_held()
+
+    def _send_held(self) -> None:
+        """Write every held event: the backlog drained, or another message must follow them."""
+        held, self._held = self._held, {}
+        for events in held.values():
+            for message in events.messages():
+                self.transport.send(message)
 
     def notify_lagged(self, response_id: str, last_seq: int) -> None:
         log.info("connection %s lags on %s at seq %d", self.client_name, response_id, last_seq)
@@ -239,6 +275,8 @@ class Connection(JsonRPCProtocol):
                 del self._catch_ups[response_id]
 
     def stop_catch_up(self, response_id: str) -> None:
+        """Stop replaying (and drop what is held of) a response: it is subscribed afresh, or unsubscribed."""
+        self._held.pop(response_id, None)
         task = self._catch_ups.pop(response_id, None)
         if task is not None:
             task.cancel()
@@ -271,6 +309,9 @@ class Connection(JsonRPCProtocol):
     def connection_closed(self) -> None:
         self.closed = True
         self._rejections.close()
+        self._held.clear()
+        if self._release is not None:
+            self._release.cancel()
         for task in self._catch_ups.values():
             task.cancel()
         self._catch_ups.clear()

@@ -51,11 +51,11 @@ def initialize(conn: Connection, params: InitializeParams) -> InitializeResult:
     conn.daemon.check_token(conn, params.auth_token)
     conn.initialized = True
     conn.client_name = params.client_info.name
-    return InitializeResult(
-        protocol_version=PROTOCOL_VERSION,
-        server_info=ServerInfo(name="parleyd", version=conn.daemon.version),
-        capabilities=ServerCapabilities(max_message_size=conn.daemon.config.max_message_size, event_types=list(EVENT_TYPES)),
+    conn.event_ranges = params.capabilities is None or params.capabilities.event_ranges
+    capabilities = ServerCapabilities(
+        max_message_size=conn.daemon.config.max_message_size, event_types=list(EVENT_TYPES), event_ranges=conn.event_ranges
     )
+    return InitializeResult(protocol_version=PROTOCOL_VERSION, server_info=ServerInfo(name="parleyd", version=conn.daemon.version), capabilities=capabilities)
 
 
 def models_list(conn: Connection, params: NoParams) -> ModelsListResult:

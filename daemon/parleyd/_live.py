@@ -52,8 +52,8 @@ INTERRUPTED = ErrorInfo(code="interrupted", message="the daemon stopped while th
 class Subscriber(Protocol):
     """Who gets a live response's events: a connection, or a front door's request."""
 
-    def send_event(self, response_id: str, seq: int, message: bytes) -> bool:
-        """Take one event's JSON-RPC notification; False to be unsubscribed (it lags)."""
+    def send_event(self, response_id: str, seq: int, message: bytes, event: AnyEvent) -> bool:
+        """Take one event, as its JSON-RPC notification and stamped; False to be unsubscribed (it lags)."""
         ...
 
 
@@ -192,7 +192,7 @@ class LiveResponse:
         self._unstored.append(body)
         if self.subscribers:
             message = event_message(params)
-            lagging = [conn for conn in self.subscribers if not conn.send_event(self.id, seq, message)]
+            lagging = [conn for conn in self.subscribers if not conn.send_event(self.id, seq, message, event)]
             self.subscribers.difference_update(lagging)
         if len(self._unstored) == 1:
             self._group.mark(self)

@@ -117,6 +117,7 @@ __all__ = [
     "EVENT_TYPES",
     "INDEXED_EVENTS",
     "Event",
+    "DeltaEvent",
     "TextEvent",
     "ReasoningEvent",
     "ToolCallNameEvent",
@@ -142,6 +143,7 @@ __all__ = [
     "WorkerStatus",
     # params and results
     "ClientInfo",
+    "ClientCapabilities",
     "InitializeParams",
     "InitializeResult",
     "ServerInfo",

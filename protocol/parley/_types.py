@@ -173,14 +173,31 @@ class Event(Output, tag_field="type", kw_only=True):
         """The text an event adds; "" for events that add none (chunk events override this)."""
         return ""
 
+    @property
+    def last_seq(self) -> int:
+        """The last seq this event stands for: its own, or a merged delta's ``seq_end``."""
+        return self.seq
 
-class TextEvent(Event, tag="text"):
+
+class DeltaEvent(Event, kw_only=True):
+    """A piece of one part (text, reasoning, tool-call arguments). A connection that reads
+    slowly may get consecutive deltas of one part merged into one event: its ``seq`` is
+    the first merged seq, ``seq_end`` the last, its chunk all of theirs (PROTOCOL.md §7.2)."""
+
+    seq_end: int | None = None
+
+    @property
+    def last_seq(self) -> int:
+        return self.seq_end or self.seq
+
+
+class TextEvent(DeltaEvent, tag="text"):
     chunk: str
     part_index: int = -1
     message_index: int = -1
 
 
-class ReasoningEvent(Event, tag="reasoning"):
+class ReasoningEvent(DeltaEvent, tag="reasoning"):
     chunk: str
     redacted: bool = False
     provider_metadata: dict[str, Any] | None = None
@@ -196,7 +213,7 @@ class ToolCallNameEvent(Event, tag="tool_call_name"):
     message_index: int = -1
 
 
-class ToolCallArgsEvent(Event, tag="tool_call_args"):
+class ToolCallArgsEvent(DeltaEvent, tag="tool_call_args"):
     chunk: str
     tool_call_id: str
     part_index: int = -1
@@ -327,10 +344,17 @@ class ClientInfo(Input):
     version: str | None = None
 
 
+class ClientCapabilities(Input):
+    #: False: never merge deltas for this connection (no ``seqEnd``); a slow reader then
+    #: gets ``response/lagged`` sooner.
+    event_ranges: bool = True
+
+
 class InitializeParams(Input):
     protocol_version: int
     client_info: ClientInfo
     auth_token: str | None = None
+    capabilities: ClientCapabilities | None = None
 
 
 class ServerInfo(Output):
@@ -342,6 +366,9 @@ class ServerCapabilities(Output, omit_defaults=False):
     max_message_size: int
     event_types: list[str]
     tool_execution: bool = True
+    #: Whether this connection may get merged deltas (``seqEnd``): what the client's
+    #: ``capabilities.eventRanges`` asked, true if it did not say.
+    event_ranges: bool = True
 
 
 class InitializeResult(Output):

@@ -1,20 +1,11 @@
-"""A front door's subscription to one live response: its events, decoded, in order."""
+"""A front door's subscription to one live response: its events, in order."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 
-import msgspec
-
 from parley._types import AnyEvent, DoneEvent
-
-
-class _Notification(msgspec.Struct):
-    params: AnyEvent
-
-
-_decode = msgspec.json.Decoder(_Notification).decode
 
 
 class Subscription:
@@ -23,15 +14,15 @@ class Subscription:
     response is read by one client, at its own pace."""
 
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._queue: asyncio.Queue[AnyEvent] = asyncio.Queue()
 
-    def send_event(self, response_id: str, seq: int, message: bytes) -> bool:
-        self._queue.put_nowait(message)
+    def send_event(self, response_id: str, seq: int, message: bytes, event: AnyEvent) -> bool:
+        self._queue.put_nowait(event)
         return True
 
     async def events(self) -> AsyncIterator[AnyEvent]:
         while True:
-            event = _decode(await self._queue.get()).params
+            event = await self._queue.get()
             yield event
             if isinstance(event, DoneEvent):
                 return

@@ -91,6 +91,7 @@ class _EventHeader(msgspec.Struct, rename="camel"):
 
     response_id: str
     seq: int
+    seq_end: int | None = None
 
 
 _decode_event_message = msgspec.json.Decoder(_EventMessage).decode
@@ -249,7 +250,7 @@ class ClientCore:
             stream = self._stream(event.response_id)
         if seq == stream.last_seq + 1:
             stream.events.append(event)
-            stream.last_seq = seq
+            stream.last_seq = event.last_seq  # a merged delta stands for seq…seqEnd
             if type(event) is DoneEvent:
                 stream.done = event
                 self._toolboxes.pop(stream.response_id, None)  # no tool/execute comes after done
@@ -296,7 +297,7 @@ class ClientCore:
         if stream is None and header.seq == 1:
             stream = self._stream(header.response_id)
         if stream is not None and header.seq == stream.last_seq + 1:
-            stream.last_seq = header.seq
+            stream.last_seq = header.seq_end or header.seq
 
     def _receive_answer(self, message: _Message) -> None:
         request_id = message.id

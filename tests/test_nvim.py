@@ -377,6 +377,87 @@ def test_reattach_after_a_dropped_connection_a_lag_and_a_gap(daemon, start_nvim)
     assert answers(nv.lines()) == ["".join(words).strip()]
 
 
+# Counts the plugin's `response/subscribe` requests (a resubscription is one), and checks the
+# events it hands on: each must start right after the last seq of the one before (seqEnd for a
+# merged delta); the merged ones are kept.
+WATCH_EVENTS = """
+local client = require('parley.client')
+_G.subscribes, _G.merged, _G.handed, _G.out_of_order, _G.next_seq = 0, {}, 0, 0, 1
+local request = client.request
+client.request = function(method, ...)
+  if method == 'response/subscribe' then _G.subscribes = _G.subscribes + 1 end
+  return request(method, ...)
+end
+local start_response = client.start_response
+client.start_response = function(method, params, on_event, cb)
+  return start_response(method, params, function(ev)
+    _G.handed = _G.handed + 1
+    if ev.seq ~= _G.next_seq then _G.out_of_order = _G.out_of_order + 1 end
+    _G.next_seq = (ev.seqEnd or ev.seq) + 1
+    if ev.seqEnd then table.insert(_G.merged, {ev.seq, ev.seqEnd, client.last_seq(ev.responseId) or 'done'}) end
+    return on_event(ev)
+  end, function(err, result)
+    cb(err, result)
+    if _G.block_ms then vim.uv.sleep(_G.block_ms) end -- busy: nothing is read meanwhile
+  end)
+end
+"""
+
+
+def test_a_merged_delta_is_shown_once_and_counts_as_its_last_seq(daemon, start_nvim):
+    """An event with seqEnd stands for the seqs seq..seqEnd (PROTOCOL.md 6.1): here one is put
+    in place of the real events 3..5 as the daemon sends it to a slow reader (3 dropped, the
+    merged one injected in its place); the real 4 and 5 then come as duplicates."""
+    nv = start_nvim()
+    nv.lua(WATCH_EVENTS)
+    words = [f"w{i} " for i in range(30)]
+    nv.lua(
+        """local chunk = ...
+           _G.injected = nil
+           require('parley.client')._filter = function(ev)
+             local client = require('parley.client')
+             if ev.seq == 3 and not ev.seqEnd and not _G.injected then
+               _G.injected = {before = client.last_seq(ev.responseId)}
+               client._inject('response/event', vim.tbl_extend('force', ev, {chunk = chunk, seq = 3, seqEnd = 5}))
+               _G.injected.after = client.last_seq(ev.responseId)
+               return false
+             end
+           end""",
+        "".join(words[2:5]),
+    )
+    nv.command("Parley " + slow_script(words, 20))
+    done = nv.wait_done()
+    assert done["status"] == "completed"
+    assert nv.lua("return _G.injected") == {"before": 2, "after": 5}
+    assert answers(nv.lines()) == ["".join(words).strip()]  # every chunk once, in order
+    assert nv.lua("return _G.merged") == [[3, 5, 5]]
+    # seqs 1..30 the text, 31 done; handed as 29 events (3..5 is one)
+    assert nv.lua("return {_G.out_of_order, _G.next_seq, _G.handed}") == [0, len(words) + 2, len(words) - 1]
+    assert nv.lua("return _G.subscribes") == 0  # no gap was seen: nothing resubscribed
+
+
+def test_a_slow_reader_gets_merged_deltas_from_the_daemon(daemon, start_nvim):
+    """Neovim is busy for 3 s right after the prompt is answered: `parley stdio`'s pipe and the
+    socket fill, the daemon's backlog for it passes 1 MiB, and it merges the text deltas
+    (PROTOCOL.md 7.2). The plugin shows the text once and resubscribes for nothing."""
+    nv = start_nvim()
+    nv.lua(WATCH_EVENTS)
+    count = 150_000  # ~20 MB of events one by one
+    nv.lua("_G.block_ms = 3000")
+    nv.command("Parley")
+    send_prompt(nv, "word " * count)
+    done = nv.wait_done(timeout=80)
+    assert done["status"] == "completed"
+    merged = nv.lua("return _G.merged")
+    assert merged, "no merged event arrived: the test proves nothing"
+    assert all(last == end and end > seq for seq, end, last in merged), merged
+    assert nv.lua("return {_G.out_of_order, _G.next_seq}") == [0, count + 3]  # text, usage, done
+    assert nv.lua("return _G.handed") < count
+    assert nv.lua("return _G.subscribes") == 0
+    answer = answers(nv.lines())[-1]
+    assert len(answer) == len(("word " * count).strip()) and answer == ("word " * count).strip()
+
+
 def test_a_visual_selection_is_sent_as_context(daemon, start_nvim, tmp_path):
     nv = start_nvim()
     src = tmp_path / "nvim0" / "calc.py"

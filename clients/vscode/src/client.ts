@@ -2,7 +2,8 @@
  * The connection to the user's parley daemon: it launches `parley stdio` (which starts
  * the daemon when none runs) and speaks JSON-RPC over the child's stdio with
  * vscode-jsonrpc. It keeps the last `seq` of every response it follows, so events reach
- * listeners exactly once and in order: duplicates are dropped, a gap or a
+ * listeners exactly once and in order: duplicates are dropped, a merged delta (`seqEnd`,
+ * sent to a slow reader) counts as the seqs it stands for, a gap or a
  * `response/lagged` resubscribes from the last seq, and when `parley stdio` exits (the
  * daemon stopped or crashed) it is started again with backoff and every followed
  * response is reattached: a running one is resubscribed from its last seq, a finished
@@ -22,6 +23,7 @@ import {
 } from 'vscode-jsonrpc/node';
 import {
   PROTOCOL_VERSION,
+  lastSeqOf,
   type ClientInfo,
   type InitializeResult,
   type LaggedParams,
@@ -117,7 +119,7 @@ export class ParleyClient {
   private disposed = false;
   private generation = 0;
   private stderrTail = '';
-  /** responseId → the last seq delivered to listeners. */
+  /** responseId → the last seq delivered to listeners (a merged event's `seqEnd`). */
   private readonly followed = new Map<string, number>();
   /** Responses being resubscribed after a gap: gaps are not chased again meanwhile. */
   private readonly resyncing = new Set<string>();
@@ -305,17 +307,25 @@ export class ParleyClient {
       while (this.orphans.length && (this.orphans.length > ORPHAN_LIMIT || now - this.orphans[0].at > ORPHAN_TTL_MS)) this.orphans.shift();
       return;
     }
-    if (event.seq <= last) return; // already delivered
+    // A merged delta (`seqEnd`, PROTOCOL.md 7.2) stands for seq..seqEnd: it is delivered once
+    // and counts as its last seq.
+    const end = lastSeqOf(event);
+    if (end <= last) return; // already delivered
     if (event.seq > last + 1) {
       // A gap (PROTOCOL.md 6.1): resubscribe from what we have.
       if (!this.resyncing.has(event.responseId)) this.resubscribe(event.responseId, 'a gap in seq');
+      return;
+    }
+    if (event.seq <= last) {
+      // Partly delivered already: its chunk cannot be split, so fetch the rest one seq at a time.
+      if (!this.resyncing.has(event.responseId)) this.resubscribe(event.responseId, 'a merged event overlaps');
       return;
     }
     if (event.type === 'done') {
       this.followed.delete(event.responseId);
       this.resyncing.delete(event.responseId);
     } else {
-      this.followed.set(event.responseId, event.seq);
+      this.followed.set(event.responseId, end);
     }
     this.eventEmitter.fire(event);
   }

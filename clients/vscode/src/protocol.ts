@@ -15,7 +15,8 @@ export interface ClientInfo {
 export interface InitializeResult {
   protocolVersion: number;
   serverInfo: { name: string; version: string };
-  capabilities: { maxMessageSize: number; eventTypes?: string[]; toolExecution?: boolean };
+  /** `eventRanges`: this connection may get merged deltas (`seqEnd`, PROTOCOL.md 7.2). */
+  capabilities: { maxMessageSize: number; eventTypes?: string[]; toolExecution?: boolean; eventRanges?: boolean };
 }
 
 export interface ModelCapabilities {
@@ -165,6 +166,15 @@ interface EventBase {
   seq: number;
 }
 
+interface Ranged {
+  /**
+   * A merged delta, sent to a slow reader (PROTOCOL.md 6.1, 7.2): the event stands for the
+   * seqs `seq`..`seqEnd` of one part, its `chunk` is all of theirs, and the next event's seq
+   * is `seqEnd + 1`.
+   */
+  seqEnd?: number;
+}
+
 interface Indexed {
   /** Present on every part event from current daemons; counted by the client when absent. */
   partIndex?: number;
@@ -172,10 +182,10 @@ interface Indexed {
 }
 
 export type ResponseEvent =
-  | (EventBase & Indexed & { type: 'text'; chunk: string })
-  | (EventBase & Indexed & { type: 'reasoning'; chunk: string; redacted?: boolean; providerMetadata?: unknown })
+  | (EventBase & Indexed & Ranged & { type: 'text'; chunk: string })
+  | (EventBase & Indexed & Ranged & { type: 'reasoning'; chunk: string; redacted?: boolean; providerMetadata?: unknown })
   | (EventBase & Indexed & { type: 'tool_call_name'; chunk: string; toolCallId: string })
-  | (EventBase & Indexed & { type: 'tool_call_args'; chunk: string; toolCallId: string })
+  | (EventBase & Indexed & Ranged & { type: 'tool_call_args'; chunk: string; toolCallId: string })
   | (EventBase &
       Indexed & {
         type: 'tool_result';
@@ -191,6 +201,11 @@ export type ResponseEvent =
   | (EventBase & { type: 'done'; status: 'completed' | 'cancelled' | 'error' });
 
 export type EventType = ResponseEvent['type'];
+
+/** The last seq an event stands for: its `seqEnd` when it is a merged delta, else its `seq`. */
+export function lastSeqOf(event: ResponseEvent): number {
+  return 'seqEnd' in event && typeof event.seqEnd === 'number' && event.seqEnd > event.seq ? event.seqEnd : event.seq;
+}
 
 export interface LaggedParams {
   responseId: string;
@@ -214,7 +229,7 @@ export type ErrorKind =
 
 /** Client → daemon requests and their params/results. */
 export interface Methods {
-  initialize: [{ protocolVersion: number; clientInfo: ClientInfo; authToken?: string }, InitializeResult];
+  initialize: [{ protocolVersion: number; clientInfo: ClientInfo; authToken?: string; capabilities?: { eventRanges?: boolean } }, InitializeResult];
   'models/list': [Record<string, never>, { models: ModelInfo[] }];
   prompt: [PromptParams, StartedResult];
   'response/get': [{ responseId: string }, ResponseRecord];

@@ -6,7 +6,7 @@
  * or Node, so the webview bundles it too.
  */
 
-import type { Attachment, ErrorInfo, Message, Part, ResponseEvent, ResponseRecord, ResponseStatus, Usage } from './protocol';
+import { lastSeqOf, type Attachment, type ErrorInfo, type Message, type Part, type ResponseEvent, type ResponseRecord, type ResponseStatus, type Usage } from './protocol';
 
 export type PartView =
   | { index: number; type: 'text'; text: string }
@@ -29,7 +29,7 @@ export interface ResponseView {
   model?: string;
   status: ResponseStatus;
   parts: PartView[];
-  /** The last `seq` applied: a reattach subscribes from here. */
+  /** The last `seq` applied (a merged event's `seqEnd`): a reattach subscribes from here. */
   lastSeq: number;
   error?: ErrorInfo;
   usage?: Usage;
@@ -77,12 +77,13 @@ function insert(view: ResponseView, part: PartView): PartView {
 
 /**
  * Applies one event to the view, in place. Returns false for an event that was already
- * applied (its `seq` is not past `lastSeq`). The caller checks ordering; this only
- * refuses duplicates.
+ * applied (its `seq`, or `seqEnd` for a merged delta, is not past `lastSeq`). The caller
+ * checks ordering; this only refuses duplicates.
  */
 export function applyEvent(view: ResponseView, event: ResponseEvent): boolean {
-  if (event.seq <= view.lastSeq) return false;
-  view.lastSeq = event.seq;
+  const end = lastSeqOf(event); // a merged delta stands for seq..seqEnd, applied once
+  if (end <= view.lastSeq) return false;
+  view.lastSeq = end;
   switch (event.type) {
     case 'text':
     case 'reasoning': {

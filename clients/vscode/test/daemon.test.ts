@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { expect } from 'expect';
 import { INSTALL_HINT, ParleyClient, type ConnectionState } from '../src/client';
-import type { ResponseEvent, ResponseRecord } from '../src/protocol';
+import type { InitializeResult, ResponseEvent, ResponseRecord } from '../src/protocol';
 import { ChatSession, MemoryStore, SNAPSHOT_KEY, type ViewUpdate } from '../src/session';
 import { applyEvent, describeError, newResponse, responseFromRecord, type ResponseView } from '../src/view';
 import { DaemonHome, PARLEY_BIN, alive, makeClient, recordEvents, script, slowWords, waitFor } from './helpers/daemon';
@@ -217,6 +217,52 @@ describe('streaming', () => {
     await expect(session.send('more')).rejects.toThrow(/still running/);
     await session.cancel();
     await finished(session);
+  });
+
+  it('a slow reader gets merged deltas (seq..seqEnd) and takes each once, with no resubscribe', T, async () => {
+    const c = client();
+    const session = new ChatSession(c, new MemoryStore());
+    const received = recordEvents(c);
+    let init: InitializeResult | undefined;
+    c.onConnected((r) => (init = r));
+    // after each event the view's lastSeq is the last seq that event stands for
+    let viewSeqWrong = 0;
+    session.onUpdate((u) => {
+      if (u.type !== 'event') return;
+      const end = 'seqEnd' in u.event && u.event.seqEnd !== undefined ? u.event.seqEnd : u.event.seq;
+      if (lastTurn(session).response!.lastSeq !== end) viewSeqWrong++;
+    });
+    await c.start();
+    expect(init?.capabilities.eventRanges).toBe(true); // the client did not opt out
+    const words = 150_000; // ~20 MB of events one by one: the daemon's backlog for us passes 1 MiB
+    await session.send('word '.repeat(words));
+    // The extension host is busy right after the prompt was answered: nothing is read from
+    // `parley stdio` meanwhile, its pipe and socket fill, and the daemon holds and merges.
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      // busy
+    }
+    const view = await finished(session, 60_000);
+    expect(view.status).toBe('completed');
+    const text = textOf(view);
+    expect(text.length).toBe(5 * words);
+    expect(text === 'word '.repeat(words)).toBe(true); // the text once, in order
+    expect(view.lastSeq).toBe(words + 2); // the text, usage, done
+    expect(viewSeqWrong).toBe(0);
+    const merged = received.filter((e) => 'seqEnd' in e && e.seqEnd !== undefined);
+    expect(merged.length).toBeGreaterThan(0);
+    expect(merged.every((e) => e.type === 'text' && e.seqEnd! > e.seq)).toBe(true);
+    expect(received.length).toBeLessThan(words);
+    // each seq once, in order: every event starts right after the last one's seqEnd
+    let next = 1;
+    let outOfOrder = 0;
+    for (const e of received) {
+      if (e.seq !== next) outOfOrder++;
+      next = ('seqEnd' in e && e.seqEnd !== undefined ? e.seqEnd : e.seq) + 1;
+    }
+    expect(outOfOrder).toBe(0);
+    expect(next).toBe(words + 3);
+    expect(log.filter((line) => /resubscrib/.test(line))).toEqual([]);
   });
 });
 

@@ -5,7 +5,8 @@
 --- other request (requests made meanwhile wait in a queue), and reopened when it drops while a
 --- response is being followed. Subscriptions remember the last `seq` they handled, so a
 --- reattach, a `response/lagged` or a gap in the seqs resubscribes with `afterSeq` and misses
---- nothing and repeats nothing.
+--- nothing and repeats nothing. A merged delta (`seqEnd`, sent to a slow reader) is taken once,
+--- as the seqs `seq`..`seqEnd` it stands for.
 local config = require("parley.config")
 
 local M = {}
@@ -16,7 +17,7 @@ local uv = vim.uv or vim.loop
 
 ---@class parley.Sub
 ---@field id string the responseId
----@field last_seq integer the last seq handed to on_event
+---@field last_seq integer the last seq handed to on_event (an event's `seqEnd`, where it has one)
 ---@field on_event fun(event: table)
 ---@field resub_at? integer last_seq at the last resubscription (not to repeat it)
 ---@field needs_resubscribe? boolean the connection dropped while following
@@ -149,14 +150,25 @@ local function on_event(event)
   if not sub or type(event.seq) ~= "number" then
     return
   end
-  if event.seq <= sub.last_seq then
+  -- a merged delta (PROTOCOL.md 6.1, 7.2) stands for the seqs `seq`..`seqEnd`: its chunk is all
+  -- of theirs, so it is handled once and counts as its last seq
+  local last = event.seq
+  if type(event.seqEnd) == "number" and event.seqEnd > event.seq then
+    last = event.seqEnd
+  end
+  if last <= sub.last_seq then
     return -- a duplicate (a resubscription overlapped what had arrived)
   end
   if event.seq > sub.last_seq + 1 then
     resubscribe(sub) -- a gap: fetch what is missing; this event comes again in order
     return
   end
-  sub.last_seq = event.seq
+  if event.seq <= sub.last_seq then
+    -- partly handled already: its chunk cannot be split, so fetch the rest one seq at a time
+    resubscribe(sub)
+    return
+  end
+  sub.last_seq = last
   if event.type == "done" then
     subs[event.responseId] = nil
   end

@@ -1,19 +1,21 @@
 """One client connection: pygls's JSON-RPC protocol object over the shared daemon.
 
 pygls serves one client per server object, so each connection gets its own
-``JsonRPCServer`` whose protocol is this class. pygls does the dispatch:
-handlers, request futures, ``$/cancelRequest``, and ``send_request`` for the
-daemon's own requests. This class replaces the edges: messages are decoded
-and their params validated with msgspec before pygls sees them (a bad field
-is a -32602 naming it), everything sent is encoded with msgspec, and no error
-leaves with a traceback. Event notifications skip pygls altogether: they are
-encoded once per event and written to each subscriber as bytes.
+``JsonRPCServer`` whose protocol is this class. pygls keeps the request futures:
+``$/cancelRequest``, and ``send_request`` with its answers for the daemon's own
+requests. The hot paths skip it: messages are decoded and their params validated
+with msgspec (a bad field is a -32602 naming it), a client's request goes straight
+to its handler (a plain call, or a task for an async one, kept where
+``$/cancelRequest`` finds it), everything sent is encoded with msgspec, and no
+error leaves with a traceback. Event notifications are encoded once per event and
+written to each subscriber as bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import itertools
 import logging
 from collections.abc import Callable, Sequence
@@ -22,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import msgspec
 from lsprotocol.types import ResponseError, ResponseErrorMessage
-from pygls.exceptions import JsonRpcException, JsonRpcMethodNotFound
+from pygls.exceptions import JsonRpcException
 from pygls.protocol import JsonRPCProtocol
-from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
+from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCResponseMessage
 from pygls.server import JsonRPCServer
 
 from parley._errors import (
@@ -33,6 +35,7 @@ from parley._errors import (
     InvalidParams,
     InvalidRequest,
     MessageTooLarge,
+    MethodNotFound,
     NotInitialized,
     ParseError,
     RequestCancelled,
@@ -65,6 +68,14 @@ _UNSET: Any = msgspec.UNSET
 _encode = msgspec.json.Encoder().encode
 _REPLAY_BATCH = 512
 _numbers = itertools.count(1)
+
+
+class _Answer(msgspec.Struct, kw_only=True):
+    """A request's result on the wire."""
+
+    jsonrpc: str = "2.0"
+    id: int | str
+    result: Any
 
 
 class _Envelope(msgspec.Struct):
@@ -127,14 +138,14 @@ class Connection(JsonRPCProtocol):
             error = NotInitialized("the first request on a connection must be `initialize`")
             return self._reject(msg_id, error, len(body))
         spec = CLIENT_REQUESTS.get(message.method)
-        params = None
-        if spec is not None:
-            try:
-                params = msgspec.json.decode(message.params, type=spec.params)
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                error = InvalidParams(f"invalid params for {message.method}: {_named(exc)}")
-                return self._reject(msg_id, error, len(body))
-        self.handle_message(JsonRPCRequestMessage(id=msg_id, method=message.method, jsonrpc="2.0", params=params))
+        if spec is None:
+            return self._reject(msg_id, MethodNotFound(f"no such method: {message.method}"), len(body))
+        try:
+            params = msgspec.json.decode(message.params, type=spec.params)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            error = InvalidParams(f"invalid params for {message.method}: {_named(exc)}")
+            return self._reject(msg_id, error, len(body))
+        self._dispatch(msg_id, message.method, params)
 
     def receive_fault(self, fault: FrameFault) -> None:
         """Bytes the transport could not take as a message."""
@@ -165,23 +176,32 @@ class Connection(JsonRPCProtocol):
             result = msgspec.json.decode(message.result) if message.result is not _UNSET else None
             self.handle_message(JsonRPCResponseMessage(id=message.id, jsonrpc="2.0", result=result))
 
-    # ---- dispatch (pygls hooks) -----------------------------------------------
+    # ---- dispatch -------------------------------------------------------------
 
-    def _get_handler(self, feature_name: str) -> Callable[..., Any]:
-        from ._handlers import HANDLERS
-
-        handler = HANDLERS.get(feature_name)
-        if handler is None:
-            raise JsonRpcMethodNotFound.of(feature_name)
-        return functools.partial(handler, self)
+    def _dispatch(self, msg_id: Any, method: str, params: Any) -> None:
+        """Run a request's handler: at once if it is a plain function, as a task if async."""
+        handler, is_async = _handlers()[method]
+        if is_async:
+            task = asyncio.ensure_future(handler(self, params))
+            self._request_futures[msg_id] = task  # where pygls's $/cancelRequest looks
+            task.add_done_callback(functools.partial(self._send_handler_result, msg_id=msg_id))
+            return
+        try:
+            result = handler(self, params)
+        except Exception as exc:
+            return self._answer_failure(msg_id, exc)
+        self._send_data(_Answer(id=msg_id, result=result))
 
     def _send_handler_result(self, future: Any, *, msg_id: Any) -> None:
         self._request_futures.pop(msg_id, None)
         if future.cancelled():
             return self._reply_error(msg_id, RequestCancelled("the request was cancelled"))
         exc = future.exception()
-        if exc is None:
-            return self._send_data({"jsonrpc": "2.0", "id": msg_id, "result": future.result()})
+        if exc is not None:
+            return self._answer_failure(msg_id, exc)
+        self._send_data(_Answer(id=msg_id, result=future.result()))
+
+    def _answer_failure(self, msg_id: Any, exc: BaseException) -> None:
         if not isinstance(exc, RequestError):
             log.error("request %r failed", msg_id, exc_info=exc)
             exc = InternalError("the daemon failed to handle this request; see its log")
@@ -320,6 +340,14 @@ class Connection(JsonRPCProtocol):
                 future.cancel()  # a request of the client's, still being handled
             elif not future.done():
                 future.set_exception(ToolClientGone())  # one of the daemon's own (concurrent.futures)
+
+
+@functools.cache
+def _handlers() -> dict[str, tuple[Callable[..., Any], bool]]:
+    """Each method's handler, and whether it is async (imported late: the handlers import this module)."""
+    from ._handlers import HANDLERS
+
+    return {method: (handler, inspect.iscoroutinefunction(handler)) for method, handler in HANDLERS.items()}
 
 
 def _named(exc: Exception) -> str:

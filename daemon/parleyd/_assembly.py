@@ -72,6 +72,12 @@ class Assembler:
 
     def add(self, event: AnyEvent) -> None:
         """Take one event, stamping the indices of the part events."""
+        if type(event) is TextEvent and event.message_index < 0:  # the common case, live text
+            parts = self._messages[-1][1]
+            if parts and (last := parts[-1]).kind == "text":
+                last.chunks.append(event.chunk)
+                event.part_index, event.message_index = last.index, len(self._messages) - 1
+                return
         stamped = getattr(event, "message_index", -1)
         while stamped > self.message_index:  # replaying stored events of a chain
             client_result = isinstance(event, ToolResultEvent) and not event.server_executed

@@ -16,6 +16,7 @@ with ``schema_mismatch``, so the structured-output path can be tested with no mo
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import json
 import re
@@ -91,9 +92,18 @@ def _results(message: Message) -> str:
 
 
 def _script(text: str) -> list[list[tuple[float, AnyEvent]]] | None:
-    """The scripted rounds of a ``{"events": [...]}`` / ``{"rounds": [[...]]}`` prompt, or None."""
+    """The scripted rounds of a ``{"events": [...]}`` / ``{"rounds": [[...]]}`` prompt, or None.
+
+    Each call gets events of its own (the daemon stamps them), copied from the script parsed
+    once: many streams of one script (a load test) cost one parse."""
     if not text.lstrip().startswith("{"):
         return None
+    rounds = _parsed(text)
+    return None if rounds is None else [[(delay, copy.copy(event)) for delay, event in events] for events in rounds]
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(text: str) -> list[list[tuple[float, AnyEvent]]] | None:
     try:
         data = json.loads(text)
     except ValueError:

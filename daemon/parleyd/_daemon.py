@@ -350,7 +350,7 @@ class Daemon:
             connection.transport.close()
         await self.mcp.aclose()
         await self._catalog.aclose()
-        self.group_commit.commit()
+        self.group_commit.flush()
         self.store.close()
 
 

@@ -34,11 +34,11 @@ from ._assembly import Assembler
 from ._envelope import opening, sealed
 from ._finish import completed_reason
 from ._models import SCHEMA_MISMATCH, Model, ModelFailure, ModelRequest, answer_text, mismatch
+from ._store import EventBatch, Store
 from ._tools import ToolChain, ToolClientGone
 
 if TYPE_CHECKING:
     from ._group_commit import GroupCommit
-    from ._store import Store
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,8 @@ class LiveResponse:
         self._store = store
         self._group = group
         self._opening = opening(response_id)
-        self._unstored: list[bytes] = []  # the bodies of the events not yet stored
+        self._bodies: list[bytes] = []  # every event's body, the form the store keeps (see _envelope)
+        self._stored = 0  # how many of them are in the store
         self._interrupting = False
         self._started = time.monotonic()
         self.task: asyncio.Task[None] | None = None
@@ -182,26 +183,32 @@ class LiveResponse:
         return True
 
     def emit(self, event: AnyEvent) -> None:
-        seq = len(self.log) + 1
-        event.response_id, event.seq = "", 0  # unstamped, it encodes as its body (see _envelope)
+        log = self.log
+        seq = len(log) + 1
+        if event.seq or event.response_id:
+            event.response_id, event.seq = "", 0  # unstamped, it encodes as its body (see _envelope)
         self.assembler.add(event)
         body = _encode(event)
         event.response_id, event.seq = self.id, seq
         params = sealed(body, self._opening, seq)
-        self.log.append(params)
-        self._unstored.append(body)
+        log.append(params)
+        self._bodies.append(body)
         if self.subscribers:
-            message = event_message(params)
+            message = _EVENT_MESSAGE % params
             lagging = [conn for conn in self.subscribers if not conn.send_event(self.id, seq, message, event)]
-            self.subscribers.difference_update(lagging)
-        if len(self._unstored) == 1:
+            if lagging:
+                self.subscribers.difference_update(lagging)
+        if seq - self._stored == 1:
             self._group.mark(self)
 
-    def flush(self) -> None:
-        """Append the events not yet stored, as one batch of bodies (the group commit calls it)."""
-        if self._unstored:
-            self._store.append_events(self.id, len(self.log) - len(self._unstored) + 1, self._unstored)
-            self._unstored = []
+    def unstored(self) -> EventBatch | None:
+        """The events not stored yet (the group commit writes them)."""
+        if self._stored == len(self._bodies):
+            return None
+        return EventBatch(self.id, self._stored + 1, self._bodies[self._stored :])
+
+    def stored(self, count: int) -> None:
+        self._stored += count
 
     def _finish(self, done: str, status: str, reason: str) -> None:
         """Emit ``done`` with its status and finish reason, and store how the response ended."""
@@ -217,9 +224,10 @@ class LiveResponse:
             error=self.assembler.error,  # an interrupted response has just emitted its error event
             duration_ms=round((time.monotonic() - self._started) * 1000),
             finish_reason=reason,
+            events=self._bodies,
+            stored=self._stored,
         )
-        self._group.mark(self)  # its last events, even if an earlier flush of them failed
-        self._group.commit(ending)  # with every other response's pending events
+        self._group.finish(self, ending)
 
     def record(self) -> ResponseRecord:
         """What has arrived so far."""

@@ -20,6 +20,11 @@ def encode_frame(body: bytes) -> bytes:
     return b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
 
 
+def frame_header(body: bytes) -> bytes:
+    """What goes before ``body`` in its frame (a writer that gathers buffers need not copy the body)."""
+    return b"Content-Length: %d\r\n\r\n" % len(body)
+
+
 class FrameFault(NamedTuple):
     """Bytes that could not be taken as a message: ``kind`` is "garbage" or "too_large"."""
 

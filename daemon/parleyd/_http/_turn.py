@@ -26,6 +26,7 @@ from ._errors import HttpError
 from ._subscription import Subscription
 
 if TYPE_CHECKING:
+    from .._daemon import Daemon
     from .._live import LiveResponse, Subscriber
 
 T = TypeVar("T")
@@ -97,15 +98,17 @@ class Turn:
 
 async def prompt(request: Request, params: PromptParams) -> Turn:
     key = session_key(request.headers)
-    return await _start(lambda subscriber: request.app.state.daemon.prompt(subscriber, params, session_key=key))
+    daemon = request.app.state.daemon
+    return await _start(daemon, lambda subscriber: daemon.prompt(subscriber, params, session_key=key))
 
 
 async def reply(request: Request, params: ReplyParams) -> Turn:
-    return await _start(lambda subscriber: request.app.state.daemon.reply(subscriber, params))
+    daemon = request.app.state.daemon
+    return await _start(daemon, lambda subscriber: daemon.reply(subscriber, params))
 
 
-async def _start(begin: Callable[[Subscriber], LiveResponse]) -> Turn:
-    subscription = Subscription()
+async def _start(daemon: Daemon, begin: Callable[[Subscriber], LiveResponse]) -> Turn:
+    subscription = Subscription(daemon.group_commit.barrier)
     try:
         live = begin(subscription)
     except RequestError as exc:

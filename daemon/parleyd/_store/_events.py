@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import sqlite3
 import zlib
+from typing import NamedTuple
 
 from .._envelope import opening, sealed
 
-__all__ = ["append", "compact", "last_seq", "read"]
+__all__ = ["EventBatch", "append", "compact", "finish", "last_seq", "read"]
 
 #: The first byte of a row whose events are stored without their envelopes (JSON never starts so).
 _STRIPPED = b"\x00"
@@ -27,13 +28,28 @@ _STRIPPED = b"\x00"
 #: up to about this size.
 ROW_TARGET = 16 * 1024
 
+#: A response whose event bodies take up to this many bytes is stored as one row when it ends.
+_REWRITE_LIMIT = 1024 * 1024
 
-def append(conn: sqlite3.Connection, response_id: str, first_seq: int, bodies: list[bytes]) -> None:
-    """Store event bodies (events without their envelope), numbered ``first_seq`` onwards."""
-    conn.execute(
+
+class EventBatch(NamedTuple):
+    """Event bodies (events without their envelope) of one response, numbered ``first_seq`` onwards."""
+
+    response_id: str
+    first_seq: int
+    bodies: list[bytes]
+
+
+def append(conn: sqlite3.Connection, batches: list[EventBatch]) -> None:
+    """Store each batch as a row, in one statement."""
+    conn.executemany(
         "INSERT INTO event_batches (response_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)",
-        (response_id, first_seq, first_seq + len(bodies) - 1, zlib.compress(_STRIPPED + b"\n".join(bodies), 1)),
+        [(b.response_id, b.first_seq, b.first_seq + len(b.bodies) - 1, _pack(b.bodies)) for b in batches],
     )
+
+
+def _pack(bodies: list[bytes]) -> bytes:
+    return zlib.compress(_STRIPPED + b"\n".join(bodies), 1)
 
 
 def read(conn: sqlite3.Connection, response_id: str, after_seq: int) -> list[bytes]:
@@ -51,6 +67,19 @@ def read(conn: sqlite3.Connection, response_id: str, after_seq: int) -> list[byt
 def last_seq(conn: sqlite3.Connection, response_id: str) -> int:
     row = conn.execute("SELECT max(last_seq) FROM event_batches WHERE response_id = ?", (response_id,))
     return row.fetchone()[0] or 0
+
+
+def finish(conn: sqlite3.Connection, response_id: str, bodies: list[bytes], stored: int) -> None:
+    """Store the last events of a response that ended, given all its event bodies, of which
+    the first ``stored`` are stored already: a small response's rows are replaced by one
+    made of them, with nothing read back; a large one's are appended and compacted."""
+    if sum(map(len, bodies)) <= _REWRITE_LIMIT:
+        conn.execute("DELETE FROM event_batches WHERE response_id = ?", (response_id,))
+        append(conn, [EventBatch(response_id, 1, bodies)])
+        return
+    if stored < len(bodies):
+        append(conn, [EventBatch(response_id, stored + 1, bodies[stored:])])
+    compact(conn, response_id)
 
 
 def compact(conn: sqlite3.Connection, response_id: str) -> None:
@@ -79,7 +108,7 @@ def _merge(conn: sqlite3.Connection, response_id: str, run: list[tuple[int, int,
     if len(run) < 2:
         return
     conn.executemany("DELETE FROM event_batches WHERE rowid = ?", [(rowid,) for rowid, _, _ in run])
-    append(conn, response_id, run[0][1], [body for _, _, data in run for body in _bodies(data)])
+    append(conn, [EventBatch(response_id, run[0][1], [body for _, _, data in run for body in _bodies(data)])])
 
 
 def _unpack(data: bytes, response_id: str, first_seq: int) -> list[bytes]:

@@ -23,9 +23,10 @@ from parley._types import (
 from .._clock import now
 from . import _events, _graph, _search
 from ._checkpoint import Checkpointer
+from ._events import EventBatch
 from ._schema import connect
 
-__all__ = ["Store"]
+__all__ = ["EventBatch", "Store"]
 
 _T = TypeVar("_T")
 
@@ -65,12 +66,19 @@ class Store:
         self._conn.execute("COMMIT")
         self._checkpointer.poke()
 
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """One transaction for every write inside it (the daemon's group commit); each of those
-        is a savepoint, undone alone if it raises."""
-        with self._write():
-            yield
+    def begin(self) -> None:
+        """Open a transaction for the writes until ``commit`` (the daemon's group commit);
+        each of them is a savepoint of it, undone alone if it raises."""
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        self._checkpointer.poke()
 
     # ---- message graph ---------------------------------------------------------
 
@@ -263,8 +271,12 @@ class Store:
         """Store one batch of event bodies (encoded without their envelope, see ``_envelope``),
         numbered ``first_seq`` onwards, as one row; ``read_events`` gives them back sealed."""
         if events:
-            with self._write() as conn:
-                _events.append(conn, response_id, first_seq, events)
+            self.append_event_batches([EventBatch(response_id, first_seq, events)])
+
+    def append_event_batches(self, batches: list[EventBatch]) -> None:
+        """Store batches of several responses' events, a row each, in one statement."""
+        with self._write() as conn:
+            _events.append(conn, batches)
 
     def read_events(self, response_id: str, after_seq: int = 0) -> list[bytes]:
         """Every stored event of the response numbered after ``after_seq``, in order."""
@@ -283,8 +295,14 @@ class Store:
         error: ErrorInfo | None,
         duration_ms: int | None,
         finish_reason: str | None = None,
+        events: list[bytes] | None = None,
+        stored: int = 0,
     ) -> None:
-        """Record how the response ended and the messages it produced; KeyError if it is unknown."""
+        """Record how the response ended and the messages it produced; KeyError if it is unknown.
+
+        ``events``: the bodies of all its events, where the caller holds them (a live response),
+        of which the first ``stored`` are stored already: the rest are stored with the ending
+        (see ``_events.finish``). Without them, the stored rows are compacted."""
         finished_at = now()
         with self._write() as conn:
             row = conn.execute(
@@ -309,7 +327,10 @@ class Store:
                 {"tip": output_tip, "conversation": conversation_id, "response": response_id},
             )
             _search.add_members(conn, conversation_id, output_tip)
-            _events.compact(conn, response_id)
+            if events is None:
+                _events.compact(conn, response_id)
+            else:
+                _events.finish(conn, response_id, events, stored)
 
     def get_response(self, response_id: str) -> ResponseRecord | None:
         """The response; ``messages`` is empty while it runs (the daemon holds the live output)."""

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from parley._framing import FrameDecoder, encode_frame
+from parley._framing import FrameDecoder, frame_header
 
 from ._base import Transport
 
@@ -79,7 +79,7 @@ class StreamTransport(asyncio.Protocol, Transport):
     def send(self, body: bytes) -> None:
         if self._closed.is_set():
             return
-        self._pending.append(encode_frame(body))
+        self._pending += (frame_header(body), body)
         self._pending_bytes += len(body)
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -88,6 +88,7 @@ class StreamTransport(asyncio.Protocol, Transport):
     def _flush(self) -> None:
         self._flush_scheduled = False
         if self._pending and self._writer is not None and not self._writer.is_closing():
+            self.daemon.group_commit.barrier()  # what these bytes tell of is committed first
             self._writer.writelines(self._pending)
         self._pending = []
         self._pending_bytes = 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
@@ -27,8 +28,9 @@ class WebSocketTransport(Transport):
     kind = "ws"
     requires_token = True
 
-    def __init__(self, ws: ServerConnection) -> None:
+    def __init__(self, ws: ServerConnection, barrier: Callable[[], None]) -> None:
         self._ws = ws
+        self._barrier = barrier  # the group commit's: what a message tells of is committed before it leaves
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._queued_bytes = 0
         self._drained = asyncio.Event()
@@ -59,6 +61,7 @@ class WebSocketTransport(Transport):
         try:
             while True:
                 body = await self._queue.get()
+                self._barrier()
                 await self._ws.send(body, text=True)
                 self._queued_bytes -= len(body)
                 if self._queue.empty():
@@ -77,7 +80,7 @@ def _refuse_browsers(connection: ServerConnection, request: Request) -> Response
 
 async def listen_websocket(daemon: Daemon, host: str, port: int) -> Server:
     async def handle(ws: ServerConnection) -> None:
-        transport = WebSocketTransport(ws)
+        transport = WebSocketTransport(ws, daemon.group_commit.barrier)
         connection = daemon.open_connection(transport)
         writer = asyncio.get_running_loop().create_task(transport.write_loop())
         try:

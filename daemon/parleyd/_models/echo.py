@@ -19,6 +19,7 @@ import asyncio
 import copy
 import functools
 import json
+import math
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,6 +34,34 @@ from ._base import Model, ModelFailure, ModelRequest
 _WORDS = re.compile(r"\s*\S+\s*|\s+")
 _YIELD_EVERY = 64
 ECHO_CONTEXT_WINDOW = 131_072  # tokens (echo's are words); see EchoModel.context_window
+
+
+class _Pacer:
+    """The pauses of every echo stream, woken together: one timer per millisecond that has
+    sleepers, not one per pause (a thousand paced streams are a thousand timers otherwise).
+    A pause ends at the start of the millisecond after its deadline, up to 1 ms late."""
+
+    def __init__(self) -> None:
+        self._due: dict[int, list[asyncio.Future[None]]] = {}
+
+    async def sleep(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        tick = math.ceil((loop.time() + seconds) * 1000)
+        sleepers = self._due.get(tick)
+        if sleepers is None:
+            sleepers = self._due[tick] = []
+            loop.call_at(tick / 1000, self._wake, tick)
+        pause = loop.create_future()
+        sleepers.append(pause)
+        await pause
+
+    def _wake(self, tick: int) -> None:
+        for pause in self._due.pop(tick):
+            if not pause.done():  # not cancelled meanwhile
+                pause.set_result(None)
+
+
+_pacer = _Pacer()
 
 
 class EchoOptions(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True, omit_defaults=True):
@@ -58,7 +87,7 @@ class EchoModel(Model):
         if rounds is not None and round_index < len(rounds):
             for delay_ms, event in rounds[round_index]:
                 if delay_ms:
-                    await asyncio.sleep(delay_ms / 1000)
+                    await _pacer.sleep(delay_ms / 1000)
                 yield event
             return
         last = request.messages[-1] if request.messages else None

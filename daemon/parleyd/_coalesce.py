@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
-from parley._types import AnyEvent, ReasoningEvent, TextEvent, ToolCallArgsEvent
+from parley._types import AnyEvent, DeltaEvent, ReasoningEvent, ToolCallArgsEvent
 
 from ._live import event_message
 
@@ -28,7 +28,7 @@ class _Run:
 
     __slots__ = ("first", "message", "chunks", "size", "seq_end")
 
-    def __init__(self, event: TextEvent | ReasoningEvent | ToolCallArgsEvent, message: bytes) -> None:
+    def __init__(self, event: DeltaEvent, message: bytes) -> None:
         self.first = event
         self.message = message  # the first event's own notification, sent as it is if nothing joins it
         self.chunks = [event.chunk]
@@ -74,8 +74,8 @@ class HeldEvents:
         if isinstance(last, _Run) and last.takes(event):
             last.add(event)
             self.size += len(event.chunk)
-        elif type(event) in (TextEvent, ReasoningEvent, ToolCallArgsEvent):
-            self._held.append(_Run(event, message))  # type: ignore[arg-type]
+        elif isinstance(event, DeltaEvent):
+            self._held.append(_Run(event, message))
             self.size += len(message)
         else:
             self._held.append(message)

@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 _UNSET: Any = msgspec.UNSET
 _encode = msgspec.json.Encoder().encode
 _REPLAY_BATCH = 512
+_HOLD_FRACTION = 8  # events are held (and merged) past an eighth of max_backlog: 1 MiB of 8
 _numbers = itertools.count(1)
 
 
@@ -234,7 +235,7 @@ class Connection(JsonRPCProtocol):
         if held is None:
             backlog = self.transport.backlog()
             limit = self.daemon.config.max_backlog
-            if backlog <= limit >> 3 or (not self.event_ranges and backlog <= limit):
+            if backlog <= limit // _HOLD_FRACTION or (not self.event_ranges and backlog <= limit):
                 self.transport.send(message)
                 return True
             if not self.event_ranges:

@@ -194,7 +194,7 @@ class LiveResponse:
         log.append(params)
         self._bodies.append(body)
         if self.subscribers:
-            message = _EVENT_MESSAGE % params
+            message = event_message(params)
             lagging = [conn for conn in self.subscribers if not conn.send_event(self.id, seq, message, event)]
             if lagging:
                 self.subscribers.difference_update(lagging)

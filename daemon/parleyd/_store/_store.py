@@ -51,24 +51,23 @@ class Store:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        if self._conn.in_transaction:  # inside batch(): a savepoint of its transaction
+        if self._conn.in_transaction:  # inside begin()'s transaction: a savepoint of it
             yield from _savepoint(self._conn)
             return
-        # IMMEDIATE takes the write lock up front: a writer in another process
-        # is waited for with the busy timeout, where a deferred transaction
-        # that read first would fail at once when it tried to write.
-        self._conn.execute("BEGIN IMMEDIATE")
+        self.begin()
         try:
             yield self._conn
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
-        self._checkpointer.poke()
+        self.commit()
 
     def begin(self) -> None:
         """Open a transaction for the writes until ``commit`` (the daemon's group commit);
         each of them is a savepoint of it, undone alone if it raises."""
+        # IMMEDIATE takes the write lock up front: a writer in another process
+        # is waited for with the busy timeout, where a deferred transaction
+        # that read first would fail at once when it tried to write.
         self._conn.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:

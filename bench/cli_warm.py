@@ -16,6 +16,7 @@ editable install compiles parley's sources at every start (the warm-up rounds wr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import parley
@@ -43,6 +45,21 @@ def start_daemon(home: Path) -> subprocess.Popen[bytes]:
             if daemon.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError((home / "daemon.log").read_text()) from None
             time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def warm_daemon(prefix: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A daemon in a fresh temporary ``PARLEY_HOME`` (set for this process too), stopped and
+    removed at the end."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["PARLEY_HOME"] = str(home)
+    daemon = start_daemon(home)
+    try:
+        yield daemon
+    finally:
+        daemon.terminate()
+        daemon.wait(15)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _time(command: list[str], env: dict[str, str]) -> float:
@@ -67,21 +84,14 @@ def main() -> None:
     if args.llm:
         commands[f"llm ({args.llm})"] = [args.llm, "-m", "echo", "hi"]
 
-    home = Path(tempfile.mkdtemp(prefix="parley-bench-cli-"))
-    os.environ["PARLEY_HOME"] = str(home)
-    daemon = start_daemon(home)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    try:
+    with warm_daemon("parley-bench-cli-"):
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         times: dict[str, list[float]] = {name: [] for name in commands}
         for round_ in range(args.warmup + args.runs):
             for name, command in commands.items():
                 elapsed = _time(command, env)
                 if round_ >= args.warmup:
                     times[name].append(elapsed)
-    finally:
-        daemon.terminate()
-        daemon.wait(15)
-        shutil.rmtree(home, ignore_errors=True)
 
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; {args.runs} rounds")
     medians = {name: statistics.median(t) for name, t in times.items()}

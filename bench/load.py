@@ -17,13 +17,11 @@ import asyncio
 import json
 import os
 import platform
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import msgspec
-from cli_warm import start_daemon
+from cli_warm import warm_daemon
 
 from parley._framing import FrameDecoder, encode_frame
 from parley._paths import socket_path
@@ -116,10 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     script = json.dumps({"events": [{"type": "text", "chunk": f"w{i} ", "delayMs": args.interval_ms} for i in range(args.chunks)]})
 
-    home = Path(tempfile.mkdtemp(prefix="parley-bench-load-"))
-    os.environ["PARLEY_HOME"] = str(home)
-    daemon = start_daemon(home)
-    try:
+    with warm_daemon("parley-bench-load-") as daemon:
         print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {args.chunks} chunks {args.interval_ms} ms apart per stream")
         alone, cpu, events = asyncio.run(batch(1, 1, script, daemon.pid))
         print(f"{1:5} stream  over {1:3} connection : {alone:6.2f} s, daemon CPU {cpu * 1e6 / events:6.1f} µs/event")
@@ -129,10 +124,6 @@ def main() -> None:
                 f"{n:5} streams over {args.connections:3} connections: {wall:6.2f} s ({wall / alone:.2f}x one stream), "
                 f"daemon CPU {cpu:.2f} s = {cpu * 1e6 / events:6.1f} µs/event, {events} events, none lost or out of order"
             )
-    finally:
-        daemon.terminate()
-        daemon.wait(15)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,10 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import socket
-import tempfile
 import time
-from pathlib import Path
 
-from cli_warm import start_daemon
+from cli_warm import warm_daemon
 
 from parley._framing import FrameDecoder, encode_frame
 from parley._paths import socket_path
@@ -72,10 +69,7 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=100_000)
     parser.add_argument("--read-us", type=float, default=20)
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="parley-bench-slow-"))
-    os.environ["PARLEY_HOME"] = str(home)
-    daemon = start_daemon(home)
-    try:
+    with warm_daemon("parley-bench-slow-"):
         print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; {args.words} words, {args.read_us} µs per message")
         for ranges in (True, False):
             r = read_answer(args.words, args.read_us, ranges)
@@ -83,10 +77,6 @@ def main() -> None:
                 f"eventRanges {str(ranges).lower():5}: {r['frames']:7} frames, {r['bytes'] / 1e6:5.1f} MB, "
                 f"{r['seconds']:5.2f} s to the whole text, {r['lags']} response/lagged"
             )
-    finally:
-        daemon.terminate()
-        daemon.wait(15)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ class EchoModel(Model):
             for delay_ms, event in rounds[round_index]:
                 if delay_ms:
                     await _pacer.sleep(delay_ms / 1000)
-                yield event
+                yield copy.copy(event)  # the daemon stamps what it gets: the script's own stays as parsed
             return
         last = request.messages[-1] if request.messages else None
         text = _results(last) if last is not None and last.role == "tool" else prompt
@@ -123,12 +123,11 @@ def _results(message: Message) -> str:
 def _script(text: str) -> list[list[tuple[float, AnyEvent]]] | None:
     """The scripted rounds of a ``{"events": [...]}`` / ``{"rounds": [[...]]}`` prompt, or None.
 
-    Each call gets events of its own (the daemon stamps them), copied from the script parsed
-    once: many streams of one script (a load test) cost one parse."""
+    Parsed once for many streams of one script (a load test): the events are shared, and
+    each stream sends copies of them."""
     if not text.lstrip().startswith("{"):
         return None
-    rounds = _parsed(text)
-    return None if rounds is None else [[(delay, copy.copy(event)) for delay, event in events] for events in rounds]
+    return _parsed(text)
 
 
 @functools.lru_cache(maxsize=32)

@@ -19,24 +19,15 @@ from test_store import bodies, count, event, turn
 
 
 class Response:
-    """What the group commit needs of a live response: its event bodies, and how many are stored."""
+    """What the group commit needs of a live response: its id and its event bodies."""
 
     def __init__(self, response_id: str, events: list[bytes]) -> None:
         self.id = response_id
         self.bodies = bodies(events)
-        self.stored_count = 0
-
-    def unstored(self) -> EventBatch | None:
-        if self.stored_count == len(self.bodies):
-            return None
-        return EventBatch(self.id, self.stored_count + 1, self.bodies[self.stored_count :])
-
-    def stored(self, count: int) -> None:
-        self.stored_count += count
 
     def ending(self, store: Store):
-        return lambda: store.finish_response(
-            self.id, status="completed", output=[assistant("done")], usage=None, error=None, duration_ms=1, events=self.bodies, stored=self.stored_count
+        return lambda stored: store.finish_response(
+            self.id, status="completed", output=[assistant("done")], usage=None, error=None, duration_ms=1, events=self.bodies, stored=stored
         )
 
 
@@ -80,23 +71,100 @@ async def test_without_a_write_the_turn_still_commits(tmp_path: Path) -> None:
     store.close()
 
 
-async def test_ticks_write_rows_and_the_end_replaces_them_with_one(tmp_path: Path) -> None:
+async def test_ticks_write_one_journal_row_for_every_stream_and_the_end_one_event_row(tmp_path: Path) -> None:
     path = tmp_path / "parley.db"
     store = Store(path)
     group = GroupCommit(store, interval=0.01)
-    turn(store, "conv_1", "resp_1", user("count"), None)
-    events = [event("resp_1", seq, f"word{seq} ") for seq in range(1, 101)]
-    response = Response("resp_1", [])
-    for start in range(0, 96, 5):  # 96 events over ticks; the last 4 go with the ending
-        response.bodies += bodies(events[start : min(start + 5, 96)])
-        group.mark(response)
+    streams = []
+    for i in range(3):
+        turn(store, f"conv_{i}", f"resp_{i}", user("count"), None)
+        streams.append((Response(f"resp_{i}", []), [event(f"resp_{i}", seq, f"word{seq} ") for seq in range(1, 101)]))
+    for start in range(0, 96, 5):  # 96 events of each over ticks; the last 4 go with the ending
+        for response, events in streams:
+            response.bodies += bodies(events[start : min(start + 5, 96)])
+            group.mark(response)
         await asyncio.sleep(0.03)
-    assert count(path, "event_batches") > 1 and response.stored_count == 96
-    response.bodies += bodies(events[96:])
+        assert count(path, "event_journal") == start // 5 + 1  # one row a tick for all three, committed
+    assert count(path, "event_batches") == 0
+    for response, events in streams:
+        response.bodies += bodies(events[96:])
+        group.finish(response, response.ending(store))
+    group.barrier()
+    assert count(path, "event_batches") == 3
+    for response, events in streams:
+        assert store.read_events(response.id, 50) == events[50:]
+    group.flush()  # the next tick: no running response needs the journal
+    assert count(path, "event_journal") == 0
+    store.close()
+
+
+async def test_the_journal_keeps_only_what_running_responses_need(tmp_path: Path) -> None:
+    path = tmp_path / "parley.db"
+    store = Store(path)
+    group = GroupCommit(store)
+    turn(store, "conv_1", "resp_1", user("long"), None)
+    turn(store, "conv_2", "resp_2", user("short"), None)
+    long, short = Response("resp_1", []), Response("resp_2", [])
+    short.bodies += bodies([event("resp_2", 1, "a")])
+    group.mark(short)
+    group.flush()  # row 1: the short one's
+    for seq in range(1, 4):  # rows 2-4: the long one's, then both
+        long.bodies += bodies([event("resp_1", seq, "b")])
+        group.mark(long)
+        if seq == 3:
+            short.bodies += bodies([event("resp_2", 2, "c")])
+            group.mark(short)
+        group.flush()
+    assert count(path, "event_journal") == 4
+    group.finish(short, short.ending(store))
+    group.flush()
+    assert count(path, "event_journal") == 3, "row 1 went with the short response; the long one needs 2-4"
+    group.finish(long, long.ending(store))
+    group.flush()
+    assert count(path, "event_journal") == 0
+    store.close()
+
+
+async def test_a_long_response_is_spilled_to_its_event_log(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("parleyd._group_commit.SPILL_AFTER", 3)
+    path = tmp_path / "parley.db"
+    store = Store(path)
+    group = GroupCommit(store)
+    turn(store, "conv_1", "resp_1", user("long"), None)
+    events = [event("resp_1", seq, f"w{seq} ") for seq in range(1, 11)]
+    response = Response("resp_1", [])
+    for e in events[:6]:  # a row a tick
+        response.bodies += bodies([e])
+        group.mark(response)
+        group.flush()
+    assert store.read_events("resp_1") == events[:4], "rows 1-4 spilled at the tick of row 4"
+    assert count(path, "event_journal") == 2, "rows 5-6: the events after"
+    response.bodies += bodies(events[6:])
     group.finish(response, response.ending(store))
     group.barrier()
-    assert count(path, "event_batches") == 1 and response.stored_count == 100
-    assert store.read_events("resp_1", 50) == events[50:]
+    assert store.read_events("resp_1") == events
+    store.close()
+
+
+def test_after_a_crash_the_journal_ends_up_in_the_event_logs(tmp_path: Path) -> None:
+    path = tmp_path / "parley.db"
+    store = Store(path)
+    for i in (1, 2, 3):
+        turn(store, f"conv_{i}", f"resp_{i}", user("count"), None)
+    events = {i: [event(f"resp_{i}", seq, f"w{seq} ") for seq in range(1, 9)] for i in (1, 2, 3)}
+    store.append_events("resp_1", 1, bodies(events[1][:3]))  # spilled before the crash
+    store.journal_events([EventBatch("resp_1", 1, bodies(events[1][:4])), EventBatch("resp_2", 1, bodies(events[2][:2]))])
+    store.journal_events([EventBatch("resp_1", 5, bodies(events[1][4:6])), EventBatch("resp_3", 1, bodies(events[3][:1]))])
+    store.journal_events([EventBatch("resp_2", 3, bodies(events[2][2:5]))])
+    store.finish_response("resp_3", status="completed", output=[], usage=None, error=None, duration_ms=1, events=bodies(events[3]))
+    store.close()  # the daemon died here: resp_1 and resp_2 still running
+
+    store = Store(path)
+    store.settle_journal()
+    assert store.read_events("resp_1") == events[1][:6]
+    assert store.read_events("resp_2") == events[2][:5]
+    assert store.read_events("resp_3") == events[3], "an ended response keeps its own log"
+    assert count(path, "event_journal") == 0
     store.close()
 
 

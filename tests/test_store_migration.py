@@ -1,4 +1,4 @@
-"""Schema 4: a database written by schema 3 upgrades with nothing lost, on real files.
+"""Schemas 4 and 5: a database written by schema 3 upgrades with nothing lost, on real files.
 
 The schema-3 file is built as that version of the store wrote it: its rows inserted with the
 columns schema 3 had (the message graph's code is unchanged since, so it writes the nodes).
@@ -60,7 +60,8 @@ def test_a_schema_3_database_upgrades_with_nothing_lost(tmp_path, monkeypatch):
     _v3_database(path, monkeypatch)
     store = Store(path)
     try:
-        assert store._conn.execute("PRAGMA user_version").fetchone() == (len(schema.MIGRATIONS),) == (4,)
+        assert store._conn.execute("PRAGMA user_version").fetchone() == (len(schema.MIGRATIONS),) == (5,)
+        assert store._conn.execute("SELECT count(*) FROM event_journal").fetchone() == (0,), "5: the journal, empty"
         listed = store.list_conversations()
         assert sorted((c.id, c.title, c.response_count, c.cwd) for c in listed) == [("conv_a", "Capital of France?", 2, None), ("conv_b", "Write a poem", 2, None)]
         a = store.get_conversation("conv_a")
@@ -86,5 +87,5 @@ def test_a_schema_3_database_upgrades_with_nothing_lost(tmp_path, monkeypatch):
         assert store.conversation_settings("conv_c")[1] == PromptRecord(messages=[]), "the latest response's settings, now"
     finally:
         store.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (4,), "it opens again as it is"
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (5,), "it opens again as it is"
     Store(path).close()

@@ -129,6 +129,7 @@ class Daemon:
         parsed_options = self.models.options(model, options)
         chain = self._tool_chain(subscriber, tools, chain_limit, mcp_servers or [])
         messages = (self.store.get_chain(history_tip) if history is None else history) + new_messages
+        self.group_commit.join()  # committed with this turn's other writes, before the answer leaves
         input_tip = self.store.put_chain(new_messages, parent=history_tip)
         created_at = now()
         title = _title(messages)
@@ -316,6 +317,7 @@ class Daemon:
 
     def recover_interrupted(self) -> None:
         """Responses still `running` in the store were cut off by a crash: close them."""
+        self.store.settle_journal()
         for response_id in self.store.running_response_ids():
             assembler = Assembler()
             events = list(_decode_events(self.store.read_events(response_id)))
@@ -367,7 +369,7 @@ def _unknown_conversation(conversation_id: str) -> UnknownConversation:
 
 def _title(messages: list[Message]) -> str:
     text = next((text_of(m) for m in messages if m.role == "user" and text_of(m).strip()), "")
-    line = " ".join(text.split())
+    line = " ".join(text.split(maxsplit=80)[:80])  # 80 words make more than 80 characters: the rest is cut anyway
     return line if len(line) <= 80 else line[:79] + "…"
 
 

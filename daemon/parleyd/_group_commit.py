@@ -1,11 +1,15 @@
 """Group commit: the store writes of every live response, a few SQLite transactions a second.
 
-Each live response keeps the events it has not stored yet and asks to be written; every
-``FLUSH_INTERVAL`` the group writes the events of all that asked, in one statement of one
-transaction, so a thousand streams cost twenty commits a second, not twenty thousand.
+Each live response asks to be written when it has new events; every ``FLUSH_INTERVAL``
+the group writes the new events of all that asked as one row of the store's journal
+(``_store._journal``), in one transaction: a thousand streams cost twenty rows and twenty
+commits a second, not twenty thousand. A response's event log is written whole when it
+ends; a response that runs for long has its journaled events moved to its event log now
+and then (``SPILL_AFTER``), so the journal keeps only the last few seconds.
 
-How a response ended is written at once, with its pending events, inside a transaction
-that stays open for the rest of the event loop's turn: the responses that end in one turn
+How a response ended is written at once, with its events, inside a transaction that stays
+open for the rest of the event loop's turn, and so are a prompt's input, its conversation
+and its running response: the prompts that start and the responses that end in one turn
 (and any other write meanwhile, each a savepoint of it) commit together, at the end of the
 turn or at the ``barrier`` every transport passes before it writes a byte, whichever is
 first. So by the time a client can read a ``done``, its record is committed, and a crash
@@ -13,7 +17,7 @@ before that loses only what no one was told of.
 
 Crash safety is as before: a response's events reach the disk at most ``FLUSH_INTERVAL``
 after they were sent. A write of events that fails (a daemon bug, logged) leaves them
-pending; they are written when the response ends.
+pending; they are written at the next tick, or when the response ends.
 """
 
 from __future__ import annotations
@@ -29,14 +33,27 @@ from ._store import EventBatch, Store
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 0.05  # seconds between a response's first unstored event and its write
+SPILL_AFTER = 200  # ticks (10 s) a response's events stay only in the journal
 
 
 class Pending(Protocol):
-    def unstored(self) -> EventBatch | None:
-        """The events not stored yet, as one batch."""
+    """What the group writes of a live response."""
 
-    def stored(self, count: int) -> None:
-        """The first ``count`` of those are written."""
+    id: str
+    bodies: list[bytes]  # every event's body so far: seq n at [n - 1]
+
+
+class _Written:
+    """Where a live response's events are: the first ``logged`` in its event log, up to
+    ``journaled`` in the journal, from row ``first_row`` on (None: none only there)."""
+
+    __slots__ = ("response", "logged", "journaled", "first_row")
+
+    def __init__(self, response: Pending) -> None:
+        self.response = response
+        self.logged = 0
+        self.journaled = 0
+        self.first_row: int | None = None
 
 
 class GroupCommit:
@@ -44,8 +61,10 @@ class GroupCommit:
         self._store = store
         self._interval = interval
         self._dirty: dict[int, Pending] = {}
+        self._written: dict[int, _Written] = {}  # by id(response), while it runs
         self._timer: asyncio.TimerHandle | None = None
         self._open = False  # this turn's transaction, committed at the barrier
+        self._needed: int | None = None  # the oldest journal row still needed, as of the last delete
 
     def mark(self, response: Pending) -> None:
         """``response`` has events to store: at the next tick."""
@@ -63,21 +82,26 @@ class GroupCommit:
         self._write_events()
         self.barrier()
 
-    def finish(self, response: Pending, ending: Callable[[], None]) -> None:
-        """Write how ``response`` ended, which stores its pending events too, in this turn's transaction."""
-        self._dirty.pop(id(response), None)
+    def join(self) -> None:
+        """Make the store writes that follow, until the turn's barrier, savepoints of this
+        turn's transaction (opened now if none is): a prompt's writes, a response's ending."""
         if not self._open:
             self._begin()
             asyncio.get_running_loop().call_soon(self.barrier)
-        batch = response.unstored()
+
+    def finish(self, response: Pending, ending: Callable[..., None]) -> None:
+        """Write how ``response`` ended in this turn's transaction: ``ending(stored=n)`` writes
+        it and the events after the first ``n``, which its event log holds already."""
+        self._dirty.pop(id(response), None)
+        written = self._written.pop(id(response), None)
+        self.join()
         try:
-            ending()  # a savepoint of the transaction: undone alone if it raises
+            ending(stored=written.logged if written else 0)  # a savepoint of the transaction: undone alone if it raises
         except Exception:
             log.exception("a write to the store failed")
+            if written is not None:
+                self._written[id(response)] = written
             self.mark(response)  # its events, at least, at the next tick
-            return
-        if batch is not None:
-            response.stored(len(batch.bodies))
 
     def barrier(self) -> None:
         """Commit this turn's transaction, if one is open: a transport calls it before it writes."""
@@ -94,14 +118,46 @@ class GroupCommit:
         self._open = True
 
     def _write_events(self) -> None:
-        dirty, self._dirty = self._dirty.values(), {}
-        batches = [(response, batch) for response in dirty if (batch := response.unstored()) is not None]
-        if not batches:
-            return
+        dirty, self._dirty = self._dirty, {}
+        fresh: list[_Written] = []
+        batches: list[EventBatch] = []
+        for key, response in dirty.items():
+            written = self._written.get(key)
+            if written is None:
+                written = self._written[key] = _Written(response)
+            if len(response.bodies) > written.journaled:
+                fresh.append(written)
+                batches.append(EventBatch(response.id, written.journaled + 1, response.bodies[written.journaled :]))
         try:
-            self._store.append_event_batches([batch for _, batch in batches])
+            if batches:
+                row = self._store.journal_events(batches)
+                for written, batch in zip(fresh, batches):
+                    written.journaled += len(batch.bodies)
+                    if written.first_row is None:
+                        written.first_row = row
+                self._spill(row)
+            self._forget()
         except Exception:
             log.exception("a write to the store failed")
+            self._dirty.update(dirty)  # tried again at the next tick
+            if self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(self._interval, self.flush)
+
+    def _spill(self, row: int) -> None:
+        """Move the journaled events of the responses that have been in the journal for
+        ``SPILL_AFTER`` ticks to their event logs: the journal keeps only recent rows."""
+        long_running = [w for w in self._written.values() if w.first_row is not None and row - w.first_row >= SPILL_AFTER]
+        if not long_running:
             return
-        for response, batch in batches:
-            response.stored(len(batch.bodies))
+        self._store.append_event_batches(
+            [EventBatch(w.response.id, w.logged + 1, w.response.bodies[w.logged : w.journaled]) for w in long_running]
+        )
+        for written in long_running:
+            written.logged, written.first_row = written.journaled, None
+
+    def _forget(self) -> None:
+        """Delete the journal rows that no running response needs any more."""
+        needed = min((w.first_row for w in self._written.values() if w.first_row is not None), default=None)
+        if needed != self._needed:
+            self._store.forget_journal(before=needed)
+            self._needed = needed

@@ -34,7 +34,7 @@ from ._assembly import Assembler
 from ._envelope import opening, sealed
 from ._finish import completed_reason
 from ._models import SCHEMA_MISMATCH, Model, ModelFailure, ModelRequest, answer_text, mismatch
-from ._store import EventBatch, Store
+from ._store import Store
 from ._tools import ToolChain, ToolClientGone
 
 if TYPE_CHECKING:
@@ -93,8 +93,7 @@ class LiveResponse:
         self._store = store
         self._group = group
         self._opening = opening(response_id)
-        self._bodies: list[bytes] = []  # every event's body, the form the store keeps (see _envelope)
-        self._stored = 0  # how many of them are in the store
+        self.bodies: list[bytes] = []  # every event's body, the form the store keeps (see _envelope)
         self._interrupting = False
         self._started = time.monotonic()
         self.task: asyncio.Task[None] | None = None
@@ -192,23 +191,13 @@ class LiveResponse:
         event.response_id, event.seq = self.id, seq
         params = sealed(body, self._opening, seq)
         log.append(params)
-        self._bodies.append(body)
+        self.bodies.append(body)
         if self.subscribers:
             message = event_message(params)
             lagging = [conn for conn in self.subscribers if not conn.send_event(self.id, seq, message, event)]
             if lagging:
                 self.subscribers.difference_update(lagging)
-        if seq - self._stored == 1:
-            self._group.mark(self)
-
-    def unstored(self) -> EventBatch | None:
-        """The events not stored yet (the group commit writes them)."""
-        if self._stored == len(self._bodies):
-            return None
-        return EventBatch(self.id, self._stored + 1, self._bodies[self._stored :])
-
-    def stored(self, count: int) -> None:
-        self._stored += count
+        self._group.mark(self)
 
     def _finish(self, done: str, status: str, reason: str) -> None:
         """Emit ``done`` with its status and finish reason, and store how the response ended."""
@@ -224,8 +213,7 @@ class LiveResponse:
             error=self.assembler.error,  # an interrupted response has just emitted its error event
             duration_ms=round((time.monotonic() - self._started) * 1000),
             finish_reason=reason,
-            events=self._bodies,
-            stored=self._stored,
+            events=self.bodies,
         )
         self._group.finish(self, ending)
 

@@ -150,6 +150,10 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     ALTER TABLE responses ADD COLUMN finish_reason TEXT;
     UPDATE responses SET finish_reason = status WHERE status IN ('cancelled', 'error', 'interrupted');
     """,
+    # 5: the journal of running responses' events, one row per group-commit tick (see _journal).
+    """
+    CREATE TABLE event_journal (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+    """,
 ]
 
 

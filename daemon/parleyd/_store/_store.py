@@ -21,7 +21,7 @@ from parley._types import (
 )
 
 from .._clock import now
-from . import _events, _graph, _search
+from . import _events, _graph, _journal, _search
 from ._checkpoint import Checkpointer
 from ._events import EventBatch
 from ._schema import connect
@@ -276,6 +276,21 @@ class Store:
         """Store batches of several responses' events, a row each, in one statement."""
         with self._write() as conn:
             _events.append(conn, batches)
+
+    def journal_events(self, batches: list[EventBatch]) -> int:
+        """Store running responses' new events as one journal row (see ``_journal``); its id."""
+        with self._write() as conn:
+            return _journal.write(conn, batches)
+
+    def forget_journal(self, before: int | None) -> None:
+        """Delete the journal rows older than ``before`` (all: None): no running response needs them."""
+        with self._write() as conn:
+            _journal.forget(conn, before)
+
+    def settle_journal(self) -> None:
+        """After a crash: the journal's events of the responses still running, into their event logs."""
+        with self._write() as conn:
+            _journal.settle(conn, self.running_response_ids())
 
     def read_events(self, response_id: str, after_seq: int = 0) -> list[bytes]:
         """Every stored event of the response numbered after ``after_seq``, in order."""

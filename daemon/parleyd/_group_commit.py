@@ -62,6 +62,9 @@ class GroupCommit:
         self._interval = interval
         self._dirty: dict[int, Pending] = {}
         self._written: dict[int, _Written] = {}  # by id(response), while it runs
+        # journal row -> the responses whose events only the journal holds from that row on;
+        # the rows in the order they were written, so the first is the oldest one needed
+        self._rows: dict[int, dict[int, _Written]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._open = False  # this turn's transaction, committed at the barrier
         self._needed: int | None = None  # the oldest journal row still needed, as of the last delete
@@ -92,16 +95,20 @@ class GroupCommit:
     def finish(self, response: Pending, ending: Callable[..., None]) -> None:
         """Write how ``response`` ended in this turn's transaction: ``ending(stored=n)`` writes
         it and the events after the first ``n``, which its event log holds already."""
-        self._dirty.pop(id(response), None)
-        written = self._written.pop(id(response), None)
+        key = id(response)
+        self._dirty.pop(key, None)
+        written = self._written.get(key)
         self.join()
         try:
             ending(stored=written.logged if written else 0)  # a savepoint of the transaction: undone alone if it raises
         except Exception:
             log.exception("a write to the store failed")
-            if written is not None:
-                self._written[id(response)] = written
             self.mark(response)  # its events, at least, at the next tick
+            return
+        if written is not None:
+            del self._written[key]
+            if written.first_row is not None:
+                self._release(written.first_row, key)
 
     def barrier(self) -> None:
         """Commit this turn's transaction, if one is open: a transport calls it before it writes."""
@@ -120,22 +127,15 @@ class GroupCommit:
     def _write_events(self) -> None:
         dirty, self._dirty = self._dirty, {}
         fresh: list[_Written] = []
-        batches: list[EventBatch] = []
         for key, response in dirty.items():
             written = self._written.get(key)
             if written is None:
                 written = self._written[key] = _Written(response)
             if len(response.bodies) > written.journaled:
                 fresh.append(written)
-                batches.append(EventBatch(response.id, written.journaled + 1, response.bodies[written.journaled :]))
         try:
-            if batches:
-                row = self._store.journal_events(batches)
-                for written, batch in zip(fresh, batches):
-                    written.journaled += len(batch.bodies)
-                    if written.first_row is None:
-                        written.first_row = row
-                self._spill(row)
+            if fresh:
+                self._journal(fresh)
             self._forget()
         except Exception:
             log.exception("a write to the store failed")
@@ -143,21 +143,40 @@ class GroupCommit:
             if self._timer is None:
                 self._timer = asyncio.get_running_loop().call_later(self._interval, self.flush)
 
+    def _journal(self, fresh: list[_Written]) -> None:
+        """One journal row of the new events of ``fresh``; then the spill that is due."""
+        batches = [EventBatch(w.response.id, w.journaled + 1, w.response.bodies[w.journaled :]) for w in fresh]
+        row = self._store.journal_events(batches)
+        starting: dict[int, _Written] = {}
+        for written, batch in zip(fresh, batches):
+            written.journaled += len(batch.bodies)
+            if written.first_row is None:
+                written.first_row = row
+                starting[id(written.response)] = written
+        if starting:
+            self._rows[row] = starting
+        while self._rows and row - (oldest := next(iter(self._rows))) >= SPILL_AFTER:
+            self._spill(oldest)
+
     def _spill(self, row: int) -> None:
-        """Move the journaled events of the responses that have been in the journal for
-        ``SPILL_AFTER`` ticks to their event logs: the journal keeps only recent rows."""
-        long_running = [w for w in self._written.values() if w.first_row is not None and row - w.first_row >= SPILL_AFTER]
-        if not long_running:
-            return
-        self._store.append_event_batches(
-            [EventBatch(w.response.id, w.logged + 1, w.response.bodies[w.logged : w.journaled]) for w in long_running]
-        )
-        for written in long_running:
+        """Move the journaled events of the responses in the journal since ``row`` (``SPILL_AFTER``
+        ticks ago) to their event logs: the journal keeps only recent rows."""
+        spilled = list(self._rows[row].values())
+        self._store.append_event_batches([EventBatch(w.response.id, w.logged + 1, w.response.bodies[w.logged : w.journaled]) for w in spilled])
+        del self._rows[row]
+        for written in spilled:
             written.logged, written.first_row = written.journaled, None
+
+    def _release(self, row: int, key: int) -> None:
+        """The response ``key`` no longer needs the journal from ``row`` on."""
+        starting = self._rows[row]
+        del starting[key]
+        if not starting:
+            del self._rows[row]
 
     def _forget(self) -> None:
         """Delete the journal rows that no running response needs any more."""
-        needed = min((w.first_row for w in self._written.values() if w.first_row is not None), default=None)
+        needed = next(iter(self._rows), None)
         if needed != self._needed:
             self._store.forget_journal(before=needed)
             self._needed = needed

@@ -74,7 +74,8 @@ def finish(conn: sqlite3.Connection, response_id: str, bodies: list[bytes], stor
     the first ``stored`` are stored already: a small response's rows are replaced by one
     made of them, with nothing read back; a large one's are appended and compacted."""
     if sum(map(len, bodies)) <= _REWRITE_LIMIT:
-        conn.execute("DELETE FROM event_batches WHERE response_id = ?", (response_id,))
+        if stored:
+            conn.execute("DELETE FROM event_batches WHERE response_id = ?", (response_id,))
         append(conn, [EventBatch(response_id, 1, bodies)])
         return
     if stored < len(bodies):

@@ -1,7 +1,8 @@
 """A Content-Length framed byte stream (unix socket, TCP, stdio pipes) as an asyncio protocol.
 
 Sends are gathered and written once per event-loop turn, so a burst of events
-costs one system call instead of one each; the backlog the connection checks
+costs one system call instead of one each (the answers to a read are written as
+soon as the read is handled); the backlog the connection checks
 for lag is what is gathered plus what the OS has not yet taken.
 """
 
@@ -49,11 +50,13 @@ class StreamTransport(asyncio.Protocol, Transport):
 
     def data_received(self, data: bytes) -> None:
         assert self.connection is not None
+        self._flush_scheduled = True  # what is sent meanwhile goes out at the end of this read
         for item in self._decoder.feed(data):
             if isinstance(item, bytes):
                 self.connection.receive(item)
             else:
                 self.connection.receive_fault(item)
+        self._flush()  # the answers to what arrived at once, all in one write, not a loop turn later
 
     def eof_received(self) -> bool:
         return False  # close our side too

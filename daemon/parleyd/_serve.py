@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 import signal
@@ -66,6 +67,9 @@ async def serve(config: DaemonConfig) -> None:
         waiters.append(loop.create_task(stdio.wait_closed()))
     if config.idle_timeout:
         waiters.append(loop.create_task(_idle(daemon, config.idle_timeout)))
+    # What start-up made (modules, the store, the models) lives as long as the daemon: out of
+    # the collector's sight, a full collection no longer walks all of it again (tens of ms each).
+    gc.freeze()
     log.info("parleyd %s (pid %d) serving %s", daemon.version, os.getpid(), _addresses(config))
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

@@ -43,7 +43,7 @@ from ._store import Store
 from ._tools import ToolChain
 from ._userconfig import ConfigError, UserConfig, file_stamp
 from ._userconfig import load as load_config
-from ._transports import Transport
+from ._transports import Outbox, Transport
 
 log = logging.getLogger(__name__)
 MCP_CHAIN_LIMIT = 5  # model rounds of a prompt with mcpServers and no chainLimit: the daemon runs those tools
@@ -54,6 +54,7 @@ class Daemon:
         self.config = config
         self.store = store
         self.group_commit = GroupCommit(store)
+        self.outbox = Outbox(self.group_commit.barrier)
         self._catalog = catalog
         self._models: ModelRegistry | None = None
         self._config_stamp: tuple[tuple[float, int] | None, int] | None = None

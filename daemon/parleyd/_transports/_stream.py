@@ -1,8 +1,9 @@
 """A Content-Length framed byte stream (unix socket, TCP, stdio pipes) as an asyncio protocol.
 
-Sends are gathered and written once per event-loop turn, so a burst of events
-costs one system call instead of one each (the answers to a read are written as
-soon as the read is handled); the backlog the connection checks
+Sends are gathered and written once per event-loop turn (by the daemon's outbox,
+for every connection at once), so a burst of events costs one system call instead
+of one each (the answers to a read are written as soon as the read is handled);
+the backlog the connection checks
 for lag is what is gathered plus what the OS has not yet taken.
 """
 
@@ -56,7 +57,7 @@ class StreamTransport(asyncio.Protocol, Transport):
                 self.connection.receive(item)
             else:
                 self.connection.receive_fault(item)
-        self._flush()  # the answers to what arrived at once, all in one write, not a loop turn later
+        self.flush()  # the answers to what arrived at once, all in one write, not a loop turn later
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -86,9 +87,10 @@ class StreamTransport(asyncio.Protocol, Transport):
         self._pending_bytes += len(body)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self.daemon.outbox.want(self)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write what was gathered (the outbox calls it at the end of the turn)."""
         self._flush_scheduled = False
         if self._pending and self._writer is not None and not self._writer.is_closing():
             self.daemon.group_commit.barrier()  # what these bytes tell of is committed first
@@ -109,7 +111,7 @@ class StreamTransport(asyncio.Protocol, Transport):
 
     def close(self) -> None:
         """Close after what is queued is written (an error answer, say)."""
-        self._flush()
+        self.flush()
         for transport in (self._writer, self._reader):
             if transport is not None:
                 transport.close()

@@ -1,0 +1,35 @@
+"""The stream transports' writes of one event-loop turn, made together at its end.
+
+Under many streams most turns send an event or two to each of dozens of connections: one
+callback for all of them (and one commit barrier before their bytes) costs less than a
+callback each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Flushable(Protocol):
+    def flush(self) -> None:
+        """Write what was gathered."""
+
+
+class Outbox:
+    def __init__(self, barrier: Callable[[], None]) -> None:
+        self._barrier = barrier  # the group commit's: what the bytes tell of is committed first
+        self._waiting: list[Flushable] = []
+
+    def want(self, transport: Flushable) -> None:
+        """``transport`` has gathered sends: flush it at the end of this turn (once per turn)."""
+        if not self._waiting:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._waiting.append(transport)
+
+    def _flush(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        self._barrier()
+        for transport in waiting:
+            transport.flush()

@@ -25,12 +25,12 @@ from ._events import EventBatch, append, last_seq
 __all__ = ["forget", "settle", "write"]
 
 _encode = msgspec.msgpack.Encoder().encode
-_decode = msgspec.msgpack.Decoder(list[tuple[str, int, list[bytes]]]).decode
+_decode = msgspec.msgpack.Decoder(list[EventBatch]).decode
 
 
 def write(conn: sqlite3.Connection, batches: list[EventBatch]) -> int:
     """Store the batches as one row; its id (ids grow while older rows are kept)."""
-    data = zlib.compress(_encode([tuple(batch) for batch in batches]), 1)
+    data = zlib.compress(_encode(batches), 1)
     cursor = conn.execute("INSERT INTO event_journal (data) VALUES (?)", (data,))
     return cursor.lastrowid  # type: ignore[return-value]
 
@@ -49,9 +49,9 @@ def settle(conn: sqlite3.Connection, running: list[str]) -> None:
     wanted = set(running)
     found: dict[str, list[EventBatch]] = defaultdict(list)
     for (data,) in conn.execute("SELECT data FROM event_journal ORDER BY id"):
-        for response_id, first_seq, bodies in _decode(zlib.decompress(data)):
-            if response_id in wanted:
-                found[response_id].append(EventBatch(response_id, first_seq, bodies))
+        for batch in _decode(zlib.decompress(data)):
+            if batch.response_id in wanted:
+                found[batch.response_id].append(batch)
     for response_id, batches in found.items():
         held = last_seq(conn, response_id)
         bodies: list[bytes] = []

@@ -87,15 +87,16 @@ async def test_second_connection_subscribes_mid_stream_without_gap_or_duplicate(
     rid = started["responseId"]
     await first.wait_for(lambda: True if len(first.events(rid)) >= 8 else None)
     after = len(first.events(rid)) - 3
-    await other.request("response/subscribe", {"responseId": rid, "afterSeq": after})
+    subscribed = await other.request("response/subscribe", {"responseId": rid, "afterSeq": after})
     mine = await first.until_done(rid)
     theirs = await other.until_done(rid)
     assert [e["seq"] for e in mine] == list(range(1, 42))
     assert [e["seq"] for e in theirs] == list(range(after + 1, 42))
     assert theirs == mine[after:]
+    assert after + 3 <= subscribed["lastSeq"] < 41, "the latest event when it subscribed (running: before its done)"
     # after the end, a subscribe replays the stored events
     late = await daemon.connect("unix")
-    await late.request("response/subscribe", {"responseId": rid, "afterSeq": 10})
+    assert await late.request("response/subscribe", {"responseId": rid, "afterSeq": 10}) == {"lastSeq": 41}
     assert await late.until_done(rid) == mine[10:]
     for c in (first, other, late):
         await c.close()

@@ -277,8 +277,9 @@ class Daemon:
             mcp_servers=params.mcp_servers,
         )
 
-    def subscribe(self, connection: Connection, response_id: str, after_seq: int) -> None:
-        """Replay the events after ``after_seq``, then go live: no gap, no duplicate."""
+    def subscribe(self, connection: Connection, response_id: str, after_seq: int) -> int:
+        """Replay the events after ``after_seq``, then go live: no gap, no duplicate. The seq of
+        the response's latest event now, which the replay reaches."""
         live = self.live.get(response_id)
         if live is not None:
             live.subscribers.discard(connection)
@@ -288,10 +289,12 @@ class Daemon:
                     live.subscribers.add(connection)
 
             connection.catch_up(response_id, live.log, 0, after_seq, go_live)
-            return
+            return len(live.log)
         if not self.store.response_exists(response_id):
             raise UnknownResponse(f"unknown response {response_id!r}", data={"responseId": response_id})
-        connection.catch_up(response_id, self.store.read_events(response_id, after_seq), after_seq, after_seq, lambda: None)
+        events = self.store.read_events(response_id, after_seq)
+        connection.catch_up(response_id, events, after_seq, after_seq, lambda: None)
+        return after_seq + len(events)
 
     def unsubscribe(self, connection: Connection, response_id: str) -> None:
         connection.stop_catch_up(response_id)

@@ -36,6 +36,7 @@ from parley._types import (
     ServerInfo,
     StartedResult,
     SubscribeParams,
+    SubscribeResult,
     WorkerStatus,
 )
 
@@ -83,9 +84,8 @@ def response_get(conn: Connection, params: ResponseIdParams) -> ResponseRecord:
     return conn.daemon.record(params.response_id)
 
 
-def response_subscribe(conn: Connection, params: SubscribeParams) -> EmptyResult:
-    conn.daemon.subscribe(conn, params.response_id, params.after_seq)
-    return EmptyResult()
+def response_subscribe(conn: Connection, params: SubscribeParams) -> SubscribeResult:
+    return SubscribeResult(last_seq=conn.daemon.subscribe(conn, params.response_id, params.after_seq))
 
 
 def response_unsubscribe(conn: Connection, params: ResponseIdParams) -> EmptyResult:

@@ -157,6 +157,7 @@ __all__ = [
     "ResponseIdParams",
     "CancelResult",
     "SubscribeParams",
+    "SubscribeResult",
     "ConversationsListParams",
     "ConversationsListResult",
     "ConversationsCreateParams",

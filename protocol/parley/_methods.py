@@ -24,7 +24,7 @@ CLIENT_REQUESTS: dict[str, Method] = {
     "reply": Method(t.ReplyParams, t.StartedResult),
     "response/cancel": Method(t.ResponseIdParams, t.CancelResult),
     "response/get": Method(t.ResponseIdParams, t.ResponseRecord),
-    "response/subscribe": Method(t.SubscribeParams, t.EmptyResult),
+    "response/subscribe": Method(t.SubscribeParams, t.SubscribeResult),
     "response/unsubscribe": Method(t.ResponseIdParams, t.EmptyResult),
     "conversations/create": Method(t.ConversationsCreateParams, t.ConversationsCreateResult),
     "conversations/list": Method(t.ConversationsListParams, t.ConversationsListResult),

@@ -457,6 +457,10 @@ class StartedResult(Output):
     conversation_id: str
 
 
+class SubscribeResult(Output):
+    last_seq: int  # the response's latest event when subscribed: the replay reaches it, live ones follow
+
+
 class ResponseIdParams(Input):
     response_id: str
 

@@ -233,7 +233,7 @@ export interface Methods {
   'models/list': [Record<string, never>, { models: ModelInfo[] }];
   prompt: [PromptParams, StartedResult];
   'response/get': [{ responseId: string }, ResponseRecord];
-  'response/subscribe': [{ responseId: string; afterSeq?: number }, Record<string, never>];
+  'response/subscribe': [{ responseId: string; afterSeq?: number }, { lastSeq: number }];
   'response/unsubscribe': [{ responseId: string }, Record<string, never>];
   'response/cancel': [{ responseId: string }, { status: ResponseStatus }];
   'conversations/list': [{ limit?: number; before?: string; query?: string }, { conversations: ConversationSummary[] }];

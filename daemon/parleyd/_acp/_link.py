@@ -71,13 +71,18 @@ class Link:
         return started, client._core.open_stream(started.response_id)
 
     async def attach(self, response_id: str, after_seq: int = 0) -> ResponseStream:
-        """Subscribe to a response from after ``after_seq``: every later event once, stored then live."""
+        """Subscribe to a response from after ``after_seq``: every later event once, stored then live.
+        Returns once the events it had when subscribed have arrived (the replay's ``lastSeq``)."""
         client = await self.client()
         core = client._core
         stream = core._stream(response_id)
         stream.claimed = True
         stream.last_seq = max(stream.last_seq, after_seq)
-        await client._call("response/subscribe", {"responseId": response_id, "afterSeq": stream.last_seq})
+        subscribed = await client._call("response/subscribe", {"responseId": response_id, "afterSeq": stream.last_seq})
+        while stream.last_seq < subscribed.last_seq and stream.done is None:
+            if stream.failure is not None:
+                raise stream.failure
+            await client._receive()
         return stream
 
     async def wait(self, stream: ResponseStream, seen: int) -> None:

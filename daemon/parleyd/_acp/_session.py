@@ -269,8 +269,8 @@ class Session:
     # ---- following a response started elsewhere -----------------------------------
 
     async def attach(self, response_id: str) -> None:
-        """Take up a running response from its first event: what has arrived is sent now (before
-        the load's answer); ``follow`` sends the rest."""
+        """Take up a running response from its first event: every event it had so far is sent
+        now (before the load's answer); ``follow`` sends the rest."""
         stream = await self.agent.link.attach(response_id, 0)
         self.streaming = Streaming(stream, LiveTurn(response_id, self.config.info.context_window))
         self.streaming.pump(self)

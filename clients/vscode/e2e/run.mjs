@@ -449,8 +449,16 @@ async function main() {
     const banner = await frame.$eval('.connection-banner', (b) => b.textContent);
     check(/parley is not installed/.test(banner) && banner.includes(missingExe), `banner: ${banner}`);
     const name = await screenshot('trusted-folder-executable-missing');
-    await (await frame.$('.connection-banner button')).click(); // "Open settings"
-    await page.waitForSelector('.settings-editor', { timeout: 15_000 });
+    // "Open settings", clicked again while the Settings editor has not opened: once in CI the
+    // first click opened nothing (the banner's screenshot showed it drawn and ready)
+    await until(
+      async () => {
+        await (await frame.$('.connection-banner button')).click();
+        return page.waitForSelector('.settings-editor', { timeout: 3_000 });
+      },
+      'the Settings editor, opened from the banner',
+      15_000,
+    );
     await until(
       () => page.evaluate(() => [...document.querySelectorAll('.settings-editor .setting-item-contents')].some((s) => s.textContent.includes('Executable'))),
       'the parley.executable setting in the Settings editor',

@@ -54,7 +54,7 @@ class Daemon:
         self.config = config
         self.store = store
         self.group_commit = GroupCommit(store)
-        self.outbox = Outbox(self.group_commit.barrier)
+        self.outbox = Outbox()
         self._catalog = catalog
         self._models: ModelRegistry | None = None
         self._config_stamp: tuple[tuple[float, int] | None, int] | None = None

@@ -1,14 +1,12 @@
 """The stream transports' writes of one event-loop turn, made together at its end.
 
 Under many streams most turns send an event or two to each of dozens of connections: one
-callback for all of them (and one commit barrier before their bytes) costs less than a
-callback each.
+callback for all of them costs less than a callback each.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Protocol
 
 
@@ -18,8 +16,7 @@ class Flushable(Protocol):
 
 
 class Outbox:
-    def __init__(self, barrier: Callable[[], None]) -> None:
-        self._barrier = barrier  # the group commit's: what the bytes tell of is committed first
+    def __init__(self) -> None:
         self._waiting: list[Flushable] = []
 
     def want(self, transport: Flushable) -> None:
@@ -30,6 +27,5 @@ class Outbox:
 
     def _flush(self) -> None:
         waiting, self._waiting = self._waiting, []
-        self._barrier()
         for transport in waiting:
             transport.flush()

@@ -2,9 +2,9 @@
 
 Sends are gathered and written once per event-loop turn (by the daemon's outbox,
 for every connection at once), so a burst of events costs one system call instead
-of one each (the answers to a read are written as soon as the read is handled);
-the backlog the connection checks
-for lag is what is gathered plus what the OS has not yet taken.
+of one each; the answers to a read are written as soon as the read is handled. The
+backlog the connection checks for lag is what is gathered plus what the OS has not
+yet taken.
 """
 
 from __future__ import annotations

@@ -80,9 +80,7 @@ class Link:
         stream.last_seq = max(stream.last_seq, after_seq)
         subscribed = await client._call("response/subscribe", {"responseId": response_id, "afterSeq": stream.last_seq})
         while stream.last_seq < subscribed.last_seq and stream.done is None:
-            if stream.failure is not None:
-                raise stream.failure
-            await client._receive()
+            await self.wait(stream, len(stream.events))
         return stream
 
     async def wait(self, stream: ResponseStream, seen: int) -> None:
